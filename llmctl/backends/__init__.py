@@ -1,0 +1,1 @@
+"""Talking to LLM servers over HTTP, one module per API kind."""

@@ -1,0 +1,159 @@
+"""The one place that builds httpx clients, plus small helpers every backend shares.
+
+Rules (reference/reliability.md): loopback traffic never goes through HTTP(S)_PROXY,
+redirects are not followed, connect and read timeouts are short and explicit, and
+wall-clock deadlines are enforced by the caller (httpx's read timeout is per read).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from llmctl.errors import ServerError
+
+if TYPE_CHECKING:
+    import httpx
+
+USER_AGENT = "llmctl"
+DEFAULT_CONNECT_TIMEOUT = 3.0
+DEFAULT_READ_TIMEOUT = 10.0
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_client(
+    base_url: str = "",
+    *,
+    timeout: float = DEFAULT_READ_TIMEOUT,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    headers: dict[str, str] | None = None,
+    transport: Any = None,
+) -> httpx.Client:
+    """A sync client: no proxies for loopback, no redirects, explicit timeouts."""
+    import httpx
+
+    host = urlsplit(base_url).hostname or ""
+    return httpx.Client(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        follow_redirects=False,
+        trust_env=not is_loopback_host(host),
+        headers={"User-Agent": USER_AGENT, **(headers or {})},
+        transport=transport,
+    )
+
+
+def make_async_client(
+    base_url: str = "",
+    *,
+    timeout: float = DEFAULT_READ_TIMEOUT,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    headers: dict[str, str] | None = None,
+    transport: Any = None,
+) -> httpx.AsyncClient:
+    """The async twin of :func:`make_client`."""
+    import httpx
+
+    host = urlsplit(base_url).hostname or ""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        follow_redirects=False,
+        trust_env=not is_loopback_host(host),
+        headers={"User-Agent": USER_AGENT, **(headers or {})},
+        transport=transport,
+    )
+
+
+def describe_transport_error(exc: BaseException) -> str:
+    """A short human reason for an httpx transport error: refused, timeout, TLS, ..."""
+    import httpx
+
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out waiting for an answer"
+    if isinstance(exc, httpx.ConnectError):
+        low = text.lower()
+        if "refused" in low or "errno 111" in low or "errno 61" in low:
+            return "connection refused"
+        if "ssl" in low or "certificate" in low or "tls" in low:
+            return f"TLS error: {text}"
+        if "name or service not known" in low or "nodename nor servname" in low:
+            return "host name not found"
+        return f"cannot connect: {text}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection mid-answer"
+    if isinstance(exc, httpx.ReadError):
+        return "the connection broke while reading"
+    return text
+
+
+def snippet(body: bytes | str, limit: int = 80) -> str:
+    """A short, single-line, printable prefix of a body for error messages."""
+    if isinstance(body, bytes):
+        body = body[: limit * 4].decode("utf-8", "replace")
+    flat = " ".join(body.split())
+    return flat[:limit] + ("…" if len(flat) > limit else "")
+
+
+def error_text(response: httpx.Response) -> str:
+    """The server's own error text: Ollama ``{"error": "..."}``, OpenAI
+    ``{"error": {"message": ...}}``, or Model Runner's plain text."""
+    try:
+        doc = response.json()
+    except ValueError:
+        return snippet(response.content) or f"HTTP {response.status_code}"
+    if isinstance(doc, dict):
+        err = doc.get("error")
+        if isinstance(err, dict):
+            return str(err.get("message") or err)
+        if err:
+            return str(err)
+        if "message" in doc:
+            return str(doc["message"])
+    return snippet(response.content)
+
+
+def json_or_error(response: httpx.Response, what: str) -> Any:
+    """Decode a JSON body or raise a ServerError that names what answered instead."""
+    ctype = response.headers.get("content-type", "")
+    try:
+        return response.json()
+    except ValueError:
+        kind = ctype.split(";")[0] or "no content type"
+        raise ServerError(
+            f"{what}: expected JSON, got {kind} ({snippet(response.content)!r})",
+            "Check that the URL points at an LLM server's API.",
+        ) from None
+
+
+class Deadline:
+    """A wall-clock deadline; ``remaining()`` never goes below a small floor."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.start = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def remaining(self, floor: float = 0.05) -> float:
+        return max(floor, self.seconds - self.elapsed)
+
+    @property
+    def expired(self) -> bool:
+        return self.elapsed >= self.seconds

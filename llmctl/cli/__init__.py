@@ -1,0 +1,1 @@
+"""The command-line face of llmctl: the only package that imports typer or rich."""

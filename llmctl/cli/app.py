@@ -1,0 +1,150 @@
+"""The typer application and the one exit point.
+
+Commands live one per module in ``llmctl.cli.commands``; each has ``register(app)``.
+Modules import only light things at top level: docker, httpx and rich are imported inside
+the functions that need them so ``llmctl --help`` stays fast (benchmarks/startup.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import signal
+import sys
+import traceback
+from types import FrameType
+from typing import Any
+
+import typer
+
+from llmctl import __version__
+from llmctl.cli import state
+from llmctl.cli.output import envelope, err
+from llmctl.errors import ExitCode, LlmctlError
+
+# Order here is the order in `llmctl --help`.
+COMMAND_MODULES = [
+    "up",
+    "down",
+    "status",
+    "profiles",
+]
+
+app = typer.Typer(
+    name="llmctl",
+    help="Run, check and wire up LLM servers in containers (Ollama, Docker Model Runner, ...).",
+    no_args_is_help=True,
+    add_completion=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"llmctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Say which Docker context and endpoints are used."
+    ),
+    context: str | None = typer.Option(
+        None, "--context", "-c", help="Docker context to use (overrides DOCKER_CONTEXT)."
+    ),
+    host: str | None = typer.Option(
+        None, "--host", "-H", help="Docker daemon address (overrides DOCKER_HOST)."
+    ),
+) -> None:
+    state.options.debug = debug or state.options.debug
+    state.options.verbose = verbose
+    state.options.context = context
+    state.options.host = host
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"llmctl.cli.commands.{_name}").register(app)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, turned into an exception so cleanup handlers run."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated()
+
+
+def _command_name(argv: list[str]) -> str:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+    return "llmctl"
+
+
+def _fail(argv: list[str], exc: LlmctlError, json_mode: bool) -> int:
+    if json_mode:
+        print(envelope(_command_name(argv), error=exc.to_dict()), flush=True)
+    else:
+        err(f"error: {exc.message}")
+        if exc.hint:
+            err(f"hint: {exc.hint}")
+    return int(exc.exit_code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code; never raises for expected failures."""
+    try:  # typer 0.28 vendors click as typer._click; older releases use click itself
+        from typer import _click as click  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover
+        import click
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    json_mode = "--json" in argv
+    state.options.debug = "--debug" in argv or bool(os.environ.get("LLMCTL_DEBUG"))
+    command = typer.main.get_command(app)
+    # Not possible outside the main thread (tests calling run() from a worker).
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        result: Any = command.main(args=argv, prog_name="llmctl", standalone_mode=False)
+        return int(result or 0) if isinstance(result, int) else 0
+    except LlmctlError as exc:
+        if state.options.debug:
+            traceback.print_exc()
+        return _fail(argv, exc, json_mode)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        err("aborted")
+        return int(ExitCode.INTERRUPTED)
+    except click.ClickException as exc:
+        usage = LlmctlError(exc.format_message(), "See the command's --help.",
+                            exit_code=ExitCode.USAGE)
+        if not json_mode:
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None:
+                err(ctx.get_usage())
+        return _fail(argv, usage, json_mode)
+    except KeyboardInterrupt:
+        if state.options.debug:
+            traceback.print_exc()
+        return _fail(argv, LlmctlError("interrupted", exit_code=ExitCode.INTERRUPTED), json_mode)
+    except _Terminated:
+        return _fail(argv, LlmctlError("terminated", exit_code=ExitCode.TERMINATED), json_mode)
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into `head`): not an error worth a traceback.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,39 @@
+"""`llmctl down [PROFILE]`: stop and remove a managed container, keep its volume."""
+
+from __future__ import annotations
+
+import typer
+
+from llmctl.cli.common import JSON_OPTION, confirm, get_engine
+from llmctl.cli.output import emit_json, out
+
+
+def register(app: typer.Typer) -> None:
+    app.command("down")(down)
+
+
+def down(
+    profile: str | None = typer.Argument(None, help="Profile whose container to remove."),
+    name: str | None = typer.Option(None, "--name", help="Instance name, when several run."),
+    volumes: bool = typer.Option(False, "--volumes",
+                                 help="Also remove llmctl's volumes (the models in them)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before removing volumes."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Stop and remove a container llmctl made. Volumes are kept unless --volumes."""
+    from llmctl import lifecycle
+
+    engine = get_engine()
+    if volumes:
+        confirm("Remove the volumes too? The models stored in them are deleted.", yes=yes,
+                what_if_no="--volumes")
+    result = lifecycle.down(engine, profile, name=name, volumes=volumes)
+    if json_out:
+        emit_json("down", result)
+        return
+    for c in result.removed:
+        out(f"removed container {c}")
+    for v in result.volumes_removed:
+        out(f"removed volume {v}")
+    for v in result.volumes_kept:
+        out(f"kept volume {v}" + ("" if volumes else " (remove with --volumes)"))

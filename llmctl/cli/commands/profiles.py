@@ -1,0 +1,73 @@
+"""`llmctl profiles list|show|validate`: built-in and user profiles, and where each is from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from llmctl.cli.common import JSON_OPTION
+from llmctl.cli.output import emit_json, out, table
+
+profiles_app = typer.Typer(help="List, show and validate profiles.", no_args_is_help=False,
+                           rich_markup_mode=None)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(profiles_app, name="profiles")
+
+
+@profiles_app.callback(invoke_without_command=True)
+def _default(ctx: typer.Context, json_out: bool = JSON_OPTION) -> None:
+    """List profiles (same as `llmctl profiles list`)."""
+    if ctx.invoked_subcommand is None:
+        list_profiles(json_out)
+
+
+@profiles_app.command("list")
+def list_profiles(json_out: bool = JSON_OPTION) -> None:
+    """Every profile, where it comes from, and what it overrides."""
+    from llmctl.profiles import discover
+
+    entries = discover()
+    if json_out:
+        emit_json("profiles", [{"name": e.name, "path": str(e.path), "origin": e.origin,
+                                "overrides": list(e.shadows)} for e in entries.values()])
+        return
+    table(["name", "origin", "path", "overrides"],
+          [[e.name, e.origin, str(e.path), ", ".join(e.shadows) or "-"]
+           for e in entries.values()])
+
+
+@profiles_app.command("show")
+def show(name: str = typer.Argument(...), json_out: bool = JSON_OPTION) -> None:
+    """Print one profile as llmctl reads it."""
+    import dataclasses
+
+    import yaml
+
+    from llmctl.profiles import load_profile
+
+    prof = load_profile(name)
+    doc = dataclasses.asdict(prof)
+    if json_out:
+        emit_json("profiles show", doc)
+        return
+    out(yaml.safe_dump(doc, sort_keys=False).rstrip())
+
+
+@profiles_app.command("validate")
+def validate(
+    paths: list[Path] = typer.Argument(None, help="Files to check (default: every profile)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Check profile files; exit 3 with `file: key.path: what is wrong` on the first bad one."""
+    from llmctl.profiles import discover, load_profile_file
+
+    targets = list(paths or []) or [e.path for e in discover().values()]
+    checked = [load_profile_file(p).name for p in targets]
+    if json_out:
+        emit_json("profiles validate", {"valid": checked})
+        return
+    for n in checked:
+        out(f"ok  {n}")

@@ -1,0 +1,107 @@
+"""`llmctl up PROFILE`: run an LLM server in a container and wait until it answers."""
+
+from __future__ import annotations
+
+import typer
+
+from llmctl.cli.common import JSON_OPTION, confirm, get_engine
+from llmctl.cli.output import emit_json, err, out, warn
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+
+
+def up(
+    profile: str = typer.Argument(..., help="Profile to run: ollama, ... (`llmctl profiles`)."),
+    port: int | None = typer.Option(None, "--port", "-p",
+                                    help="Host port (never moved when given)."),
+    bind: str = typer.Option("127.0.0.1", "--bind",
+                             help="Host IP to publish on. Anything but loopback exposes it."),
+    name: str | None = typer.Option(None, "--name", help="Instance name (default: profile)."),
+    volume: str | None = typer.Option(None, "--volume", help="Named volume for the data."),
+    image: str | None = typer.Option(None, "--image", help="Image with an explicit tag."),
+    gpus: str = typer.Option("auto", "--gpus", help="auto | all | none."),
+    env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE for the container."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the server answers."),
+    timeout: float | None = typer.Option(None, "--timeout",
+                                         help="Seconds to wait for readiness."),
+    recreate: bool = typer.Option(False, "--recreate",
+                                  help="Replace a container whose spec changed."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the container spec only."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm exposing the server."),
+    progress: str = typer.Option("auto", "--progress", help="auto | tty | plain | json | none."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Run PROFILE in a container, published on 127.0.0.1, and wait until it answers."""
+    from llmctl import lifecycle
+    from llmctl.cli.progress import progress_sink, resolve_mode
+    from llmctl.errors import EngineUnavailable, UsageError
+    from llmctl.plan import UpOptions, parse_env, validate_bind, validate_port
+    from llmctl.profiles import load_profile
+
+    if gpus not in ("auto", "all", "none"):
+        raise UsageError(f"--gpus {gpus!r} is not one of auto, all, none")
+    if port is not None:
+        validate_port(port)
+    if timeout is not None and timeout <= 0:
+        raise UsageError(f"--timeout {timeout:g} must be more than 0 seconds")
+    mode = resolve_mode(progress)
+    prof = load_profile(profile)
+    opts = UpOptions(port=port, bind=validate_bind(bind), name=name, volume=volume,
+                     image=image, gpus=gpus, env=parse_env(env))
+
+    if dry_run:
+        try:
+            engine = get_engine()
+        except EngineUnavailable as exc:
+            warn(f"{exc.message}; planning without the engine (default port, no GPU)")
+            engine = None
+        spec, _existing, note = lifecycle.plan_up(engine, prof, opts)
+        if json_out:
+            emit_json("up", {"dry_run": True, "spec": spec, "port_note": note})
+            return
+        out(f"# llmctl up {profile} --dry-run: the container that would run")
+        _print_spec(spec.to_dict())
+        if note:
+            out(f"# note: {note}")
+        return
+
+    if opts.bind not in ("127.0.0.1", "::1"):
+        warn(lifecycle.exposure_warning(opts.bind, port or prof.host_port, prof))
+        confirm("Expose it anyway?", yes=yes, what_if_no=f"--bind {opts.bind}")
+
+    engine = get_engine()
+
+    def on_wait(elapsed: float, detail: str) -> None:
+        if mode != "none" and not json_out and int(elapsed * 4) % 8 == 0:
+            err(f"waiting for {prof.name} to answer ({elapsed:.0f} s): {detail}")
+
+    with progress_sink(mode) as sink:
+        result = lifecycle.up(
+            engine, prof, opts, wait=wait, timeout=timeout, recreate=recreate,
+            progress=sink, notify=lambda m: err(f"note: {m}"), on_wait=on_wait,
+        )
+    for note in result.notes:
+        warn(note)
+    if json_out:
+        doc = {k: v for k, v in vars(result).items() if k != "spec"}
+        emit_json("up", doc)
+        return
+    verb = {"created": "started", "reused": "already running", "started": "restarted",
+            "recreated": "recreated"}.get(result.action, result.action)
+    ready = {True: f"ready in {result.ready_seconds:.1f} s", None: "not checked",
+             False: "not ready"}[result.ready] if result.ready_seconds is not None or \
+        result.ready is not True else "ready"
+    out(f"{result.instance}: {verb} ({result.container}, {result.image}), {ready}")
+    out(f"  endpoint (this machine):   {result.base_url}")
+    out(f"  endpoint (containers):     {result.endpoint_container}"
+        f"{'/v1' if result.api == 'openai' else ''}  (on docker network llmctl)")
+    out(f"  api: {result.api}   volume: {', '.join(result.volumes) or '-'}   "
+        f"gpus: {'yes' if result.gpus else 'no'}")
+
+
+def _print_spec(doc: dict[str, object], indent: str = "") -> None:
+    import yaml
+
+    out(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False).rstrip())

@@ -1,0 +1,221 @@
+"""Find and reach the Docker daemon like the docker CLI does.
+
+Order (docker/cli resolveContextName): --host, --context, DOCKER_HOST, DOCKER_CONTEXT,
+``currentContext`` in config.json, then the default socket. A context that does not exist
+is an error here (docker-py silently falls back to the default socket). First contact has a
+short timeout and failures are classified with a fix each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from llmctl.errors import ConfigError, EngineUnavailable
+
+if TYPE_CHECKING:
+    from llmctl.engine.docker_engine import Engine
+
+DEFAULT_UNIX = "unix:///var/run/docker.sock"
+DEFAULT_NPIPE = "npipe:////./pipe/docker_engine"
+FIRST_CONTACT_TIMEOUT = 3.0
+
+# Sockets worth naming when the default one is missing (reference/docker-engine.md).
+CANDIDATE_SOCKETS = [
+    "/var/run/docker.sock",
+    "~/.docker/run/docker.sock",
+    "~/.docker/desktop/docker.sock",
+    "~/.colima/default/docker.sock",
+    "~/.orbstack/run/docker.sock",
+    "~/.rd/docker.sock",
+    "~/.local/share/containers/podman/machine/podman.sock",
+    "$XDG_RUNTIME_DIR/docker.sock",
+    "$XDG_RUNTIME_DIR/podman/podman.sock",
+]
+
+
+@dataclass(frozen=True)
+class DaemonTarget:
+    host: str  # unix:///..., tcp://h:p, ssh://u@h, npipe://...
+    context: str  # context name, or "(DOCKER_HOST)" / "(--host)"
+    source: str  # where the choice came from
+    tls_dir: str | None = None
+    tls_verify: bool = True
+
+    @property
+    def is_local(self) -> bool:
+        scheme = urlsplit(self.host).scheme
+        if scheme in ("unix", "npipe", "http+unix"):
+            return True
+        host = urlsplit(self.host).hostname or ""
+        return host in ("localhost", "127.0.0.1", "::1")
+
+    @property
+    def address_host(self) -> str:
+        """The host name that published ports are reached on from this machine."""
+        if self.is_local:
+            return "127.0.0.1"
+        return urlsplit(self.host).hostname or "127.0.0.1"
+
+
+def docker_config_dir() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+def _current_context_from_config() -> str | None:
+    path = docker_config_dir() / "config.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{path}: cannot read the docker config: {exc}",
+            "Fix or move the file; `docker context ls` reads the same file.",
+        ) from None
+    value = doc.get("currentContext") if isinstance(doc, dict) else None
+    return value or None
+
+
+def _context_target(name: str, source: str) -> DaemonTarget:
+    if name == "default":
+        host = os.environ.get("DOCKER_HOST") or (DEFAULT_NPIPE if sys.platform == "win32"
+                                                 else DEFAULT_UNIX)
+        return DaemonTarget(host, "default", source)
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = docker_config_dir() / "contexts" / "meta" / digest / "meta.json"
+    try:
+        doc = json.loads(meta.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EngineUnavailable(
+            f'Docker context "{name}" not found (from {source})',
+            "List contexts with `docker context ls`, or unset DOCKER_CONTEXT / "
+            "`docker context use default`.",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{meta}: unreadable Docker context {name!r}: {exc}") from None
+    endpoint = (doc.get("Endpoints") or {}).get("docker") or {}
+    host = endpoint.get("Host")
+    if not host:
+        raise ConfigError(f'Docker context "{name}" has no docker endpoint ({meta})')
+    tls_dir = docker_config_dir() / "contexts" / "tls" / digest / "docker"
+    return DaemonTarget(
+        host, name, source, str(tls_dir) if tls_dir.is_dir() else None,
+        not endpoint.get("SkipTLSVerify", False),
+    )
+
+
+def resolve_target(context: str | None = None, host: str | None = None) -> DaemonTarget:
+    """Which daemon to talk to, and why (pure apart from reading docker's config)."""
+    if host:
+        return DaemonTarget(host, "(--host)", "--host")
+    if context:
+        return _context_target(context, "--context")
+    if os.environ.get("DOCKER_HOST"):
+        return DaemonTarget(os.environ["DOCKER_HOST"], "(DOCKER_HOST)", "DOCKER_HOST")
+    if os.environ.get("DOCKER_CONTEXT"):
+        return _context_target(os.environ["DOCKER_CONTEXT"], "DOCKER_CONTEXT")
+    current = _current_context_from_config()
+    if current:
+        return _context_target(current, "currentContext in config.json")
+    return _context_target("default", "default")
+
+
+def existing_sockets() -> list[str]:
+    found = []
+    for cand in CANDIDATE_SOCKETS:
+        path = os.path.expanduser(os.path.expandvars(cand))
+        if "$" in path:
+            continue
+        try:
+            if Path(path).is_socket():
+                found.append(path)
+        except OSError:
+            continue
+    return found
+
+
+def _classify(target: DaemonTarget, exc: BaseException) -> EngineUnavailable:
+    """Turn whatever docker-py/requests/OS raised into one clear error with a fix."""
+    text = f"{exc} {exc.__cause__ or ''} {exc.__context__ or ''}"
+    low = text.lower()
+    where = f"{target.host} (context {target.context})"
+    scheme = urlsplit(target.host).scheme
+    if "permission denied" in low or "errno 13" in low:
+        return EngineUnavailable(
+            f"permission denied on the Docker socket {where}",
+            "Add your user to the docker group (`sudo usermod -aG docker $USER`, then log in "
+            "again), or use rootless Docker / Docker Desktop. Do not chmod the socket.",
+        )
+    if scheme in ("unix", "npipe") and (
+        "no such file" in low or "errno 2" in low or "filenotfound" in low
+        or "connection refused" in low or "errno 111" in low
+    ):
+        others = [s for s in existing_sockets() if f"unix://{s}" != target.host]
+        hint = "Start Docker (Docker Desktop, or `sudo systemctl start docker`)."
+        if others:
+            hint += " Sockets that exist here: " + ", ".join(others) + (
+                " (point at one with DOCKER_HOST=unix://PATH or `docker context use`)."
+            )
+        return EngineUnavailable(f"the Docker daemon is not running at {where}", hint)
+    if "timed out" in low or "timeout" in low:
+        return EngineUnavailable(
+            f"the Docker daemon at {where} did not answer within {FIRST_CONTACT_TIMEOUT:g} s",
+            "Check that the host is up and the address is right (`docker context ls`).",
+        )
+    if scheme == "ssh" and "paramiko" in low:
+        return EngineUnavailable(
+            f"cannot reach {where} over ssh: {exc}",
+            "Check `ssh` to that host works without a password prompt.",
+        )
+    return EngineUnavailable(
+        f"cannot reach the Docker daemon at {where}: {_short(exc)}",
+        "Check the daemon is running and the address is right (`docker context ls`, "
+        "DOCKER_HOST).",
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200]
+
+
+def _tls_config(target: DaemonTarget) -> object | None:
+    if not target.tls_dir or urlsplit(target.host).scheme != "tcp":
+        return None
+    from docker.tls import TLSConfig
+
+    d = Path(target.tls_dir)
+    cert = (str(d / "cert.pem"), str(d / "key.pem")) if (d / "cert.pem").exists() else None
+    ca = str(d / "ca.pem") if (d / "ca.pem").exists() else None
+    return TLSConfig(client_cert=cert, ca_cert=ca, verify=ca if target.tls_verify else False)
+
+
+def connect(
+    context: str | None = None, host: str | None = None, *,
+    timeout: float = FIRST_CONTACT_TIMEOUT,
+) -> Engine:
+    """Resolve, connect and say hello to the daemon; raise EngineUnavailable with a fix."""
+    target = resolve_target(context, host)
+    import docker
+    import requests
+
+    from llmctl.engine.docker_engine import Engine
+
+    try:
+        client = docker.DockerClient(
+            base_url=target.host,
+            version="auto",  # never pin: engines here span API 1.41 to 1.52
+            timeout=int(max(1, timeout)),
+            tls=_tls_config(target) or False,
+            use_ssh_client=urlsplit(target.host).scheme == "ssh",
+        )
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise _classify(target, exc) from exc
+    return Engine(client, target)

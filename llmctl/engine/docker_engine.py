@@ -1,0 +1,428 @@
+"""Apply container specs to a real Docker daemon through the Docker SDK.
+
+Rules from reference/docker-engine.md: create then start (and remove what we created when
+start fails), publish on a literal IP, branch on status codes (404/409/500), catch transport
+errors beyond DockerException, pull with the streaming API and treat ``errorDetail`` as an
+error, and act only on objects labelled ``io.llmctl.*``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from llmctl.engine.connect import DaemonTarget
+from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
+from llmctl.errors import (
+    ConflictError,
+    EngineUnavailable,
+    LlmctlError,
+    NotFoundError,
+    ServerError,
+)
+from llmctl.plan import LABEL_MANAGED, ContainerSpec
+from llmctl.progress import ProgressEvent, ProgressSink, null_sink
+
+if TYPE_CHECKING:
+    import docker
+
+NETWORK = "llmctl"
+PORT_TAKEN_RE = re.compile(
+    r"port is already allocated|address already in use|ports are not available|"
+    r"only one usage of each socket address",
+    re.IGNORECASE,
+)
+GPU_REFUSED_RE = re.compile(r"could not select device driver|nvidia-container-cli|no devices",
+                            re.IGNORECASE)
+
+
+class PortTakenOnStart(ConflictError):
+    """The daemon refused to publish the port (found out only at start)."""
+
+
+@contextlib.contextmanager
+def engine_errors(target: DaemonTarget) -> Iterator[None]:
+    """Map a lost daemon (requests' ConnectionError, not DockerException) to one error."""
+    import docker
+    import requests
+
+    try:
+        yield
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise EngineUnavailable(
+            f"lost contact with the Docker daemon at {target.host}: {str(exc)[:160]}",
+            "Check that Docker is still running.",
+        ) from exc
+    except docker.errors.DockerException as exc:
+        if isinstance(exc, docker.errors.APIError):
+            raise
+        raise EngineUnavailable(f"Docker error: {str(exc)[:200]}") from exc
+
+
+def _container_info(c: Any) -> ContainerInfo:
+    attrs = c.attrs
+    ports: list[PublishedPort] = []
+    for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        cport = int(key.split("/")[0])
+        for b in bindings or []:
+            ports.append(PublishedPort(b.get("HostIp") or "0.0.0.0", int(b["HostPort"]), cport))
+    if not ports:  # a created/exited container: fall back to what was asked for
+        asked = (attrs.get("HostConfig") or {}).get("PortBindings") or {}
+        for key, bindings in asked.items():
+            cport = int(key.split("/")[0])
+            for b in bindings or []:
+                if b.get("HostPort"):
+                    ports.append(
+                        PublishedPort(b.get("HostIp") or "0.0.0.0", int(b["HostPort"]), cport)
+                    )
+    volumes = tuple(
+        m.get("Name") for m in attrs.get("Mounts") or [] if m.get("Type") == "volume"
+    )
+    state = attrs.get("State") or {}
+    image = (attrs.get("Config") or {}).get("Image") or ""
+    return ContainerInfo(
+        id=c.id, name=c.name, state=state.get("Status", "unknown"), image=image,
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}), ports=tuple(ports),
+        volumes=tuple(v for v in volumes if v), exit_code=state.get("ExitCode"),
+    )
+
+
+class Engine:
+    """A connected daemon. Every method may raise EngineUnavailable."""
+
+    def __init__(self, client: docker.DockerClient, target: DaemonTarget) -> None:
+        self.client = client
+        self.target = target
+        self._facts: EngineFacts | None = None
+
+    # --- facts ---------------------------------------------------------------------------
+    def facts(self) -> EngineFacts:
+        if self._facts is None:
+            with engine_errors(self.target):
+                info = self.client.info()
+                version = self.client.version()
+            self._facts = facts_from(info, version)
+        return self._facts
+
+    @property
+    def address_host(self) -> str:
+        return self.target.address_host
+
+    # --- containers ----------------------------------------------------------------------
+    def get(self, name: str) -> ContainerInfo | None:
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                return _container_info(self.client.containers.get(name))
+            except docker.errors.NotFound:
+                return None
+
+    def list_managed(self, **labels: str) -> list[ContainerInfo]:
+        filters = [f"{LABEL_MANAGED}=true", *(f"{k}={v}" for k, v in labels.items())]
+        with engine_errors(self.target):
+            found = self.client.containers.list(all=True, filters={"label": filters})
+            return [_container_info(c) for c in found]
+
+    def list_all(self) -> list[ContainerInfo]:
+        with engine_errors(self.target):
+            return [_container_info(c) for c in self.client.containers.list(all=True)]
+
+    def run(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create then start ``spec``. On a failed start, remove what we created and raise.
+        Raises ConflictError(details={"reason": "name"}) when the name exists (409)."""
+        import docker
+
+        kwargs: dict[str, Any] = dict(
+            image=spec.image,
+            command=list(spec.command) or None,
+            name=spec.name,
+            environment=dict(spec.env),
+            labels=dict(spec.labels),
+            # A literal IP: a host name would make the daemon bind every interface.
+            ports={f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports},
+            volumes={v.name: {"bind": v.target, "mode": "rw"} for v in spec.volumes},
+            restart_policy={"Name": spec.restart} if spec.restart != "no" else None,
+            detach=True,
+            network=NETWORK,
+        )
+        if spec.gpus:
+            kwargs["device_requests"] = [
+                docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])
+            ]
+        with engine_errors(self.target):
+            self.ensure_network()
+            for v in spec.volumes:
+                self.ensure_volume(v.name, {LABEL_MANAGED: "true",
+                                            "io.llmctl.instance": spec.instance})
+            try:
+                container = self.client.containers.create(**kwargs)
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:
+                    raise ConflictError(
+                        f"a container named {spec.name} already exists",
+                        details={"reason": "name"},
+                    ) from exc
+                if exc.status_code == 404:
+                    raise NotFoundError(f"image {spec.image} is not present") from exc
+                raise ServerError(f"Docker refused to create {spec.name}: "
+                                  f"{exc.explanation or exc}") from exc
+            try:
+                container.start()
+            except BaseException as exc:
+                # Start failed (port taken, GPU refused) or we were interrupted: the
+                # container is left in "created" state, so remove what we made.
+                with contextlib.suppress(Exception):
+                    container.remove(force=True)
+                if isinstance(exc, docker.errors.APIError):
+                    raise self._start_error(spec, exc) from exc
+                raise
+            container.reload()
+            return _container_info(container)
+
+    def _start_error(self, spec: ContainerSpec, exc: Any) -> LlmctlError:
+        text = str(exc.explanation or exc)
+        if PORT_TAKEN_RE.search(text):
+            return PortTakenOnStart(
+                f"port {spec.bind}:{spec.host_port} is already in use",
+                details={"port": spec.host_port},
+            )
+        if GPU_REFUSED_RE.search(text):
+            return ServerError(
+                f"this Docker engine cannot give the container a GPU ({text[:120]})",
+                "Run on the CPU with `--gpus none` (or install the NVIDIA Container Toolkit).",
+            )
+        return ServerError(f"Docker could not start {spec.name}: {text[:300]}")
+
+    def start(self, name: str) -> ContainerInfo:
+        import docker
+
+        with engine_errors(self.target):
+            c = self.client.containers.get(name)
+            try:
+                c.start()
+            except docker.errors.APIError as exc:
+                raise ServerError(f"Docker could not start {name}: {exc.explanation or exc}",
+                                  "See `docker logs " + name + "`.") from exc
+            c.reload()
+            return _container_info(c)
+
+    def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
+        """Stop and remove a container; False when it was already gone."""
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                c = self.client.containers.get(name)
+            except docker.errors.NotFound:
+                return False
+            with contextlib.suppress(docker.errors.APIError):
+                if c.status == "running":
+                    c.stop(timeout=stop_timeout)
+            try:
+                c.remove(force=True)
+            except docker.errors.NotFound:
+                return False
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:  # removal already in progress elsewhere
+                    return True
+                raise
+            return True
+
+    def logs_tail(self, name: str, lines: int = 20) -> list[str]:
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                raw = self.client.containers.get(name).logs(tail=lines)
+            except docker.errors.NotFound:
+                return []
+        return raw.decode("utf-8", "replace").splitlines()[-lines:]
+
+    # --- volumes and networks --------------------------------------------------------------
+    def ensure_network(self) -> None:
+        import docker
+
+        try:
+            self.client.networks.get(NETWORK)
+        except docker.errors.NotFound:
+            try:
+                self.client.networks.create(NETWORK, labels={LABEL_MANAGED: "true"})
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
+        import docker
+
+        try:
+            self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            self.client.volumes.create(name, labels=labels)  # idempotent on races
+
+    def volume_labels(self, name: str) -> dict[str, str] | None:
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                return dict(self.client.volumes.get(name).attrs.get("Labels") or {})
+            except docker.errors.NotFound:
+                return None
+
+    def remove_volume(self, name: str) -> bool:
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                self.client.volumes.get(name).remove()
+            except docker.errors.NotFound:
+                return False
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:
+                    raise ConflictError(
+                        f"volume {name} is still in use by a container",
+                        "Stop the container that uses it first (`docker ps -a --filter "
+                        f"volume={name}`).",
+                    ) from exc
+                raise
+            return True
+
+    # --- images ----------------------------------------------------------------------------
+    def image_present(self, image: str) -> bool:
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                self.client.images.get(image)
+                return True
+            except docker.errors.ImageNotFound:
+                return False
+
+    def pull_image(
+        self, image: str, on_event: ProgressSink = null_sink, *, stall_timeout: float = 120.0
+    ) -> None:
+        """Pull with the streaming API: per-layer progress, errorDetail is an error, and a
+        stall (no new bytes for ``stall_timeout`` s) ends the pull."""
+        import docker
+        import requests
+
+        repo, tag = split_image(image)
+        api = self.client.api
+        # The socket read timeout doubles as the watchdog for a silent stream.
+        saved_timeout, api.timeout = api.timeout, stall_timeout
+        on_event(ProgressEvent("image", "pulling", subject=image))
+        last_change = time.monotonic()
+        seen: dict[str, tuple[int | None, int | None]] = {}
+        try:
+            with engine_errors(self.target):
+                stream = api.pull(repo, tag=tag, stream=True, decode=True)
+                for ev in stream:
+                    if "errorDetail" in ev or "error" in ev:
+                        msg = (ev.get("errorDetail") or {}).get("message") or ev.get("error")
+                        raise image_pull_error(image, str(msg))
+                    layer = ev.get("id")
+                    status = str(ev.get("status", ""))
+                    detail = ev.get("progressDetail") or {}
+                    cur, tot = detail.get("current"), detail.get("total")
+                    done = status in ("Pull complete", "Already exists", "Download complete")
+                    key = (cur, tot) if not done else (-1, -1)
+                    if layer and seen.get(layer) != key:
+                        seen[layer] = key
+                        last_change = time.monotonic()
+                    elif time.monotonic() - last_change > stall_timeout:
+                        raise ServerError(
+                            f"pulling {image} stalled: no progress for {stall_timeout:g} s",
+                            "Check the network or registry, then run the command again.",
+                        )
+                    on_event(ProgressEvent(
+                        "image", status, layer=layer if layer and layer != tag else None,
+                        current=cur, total=tot, done=done, subject=image,
+                    ))
+        except docker.errors.APIError as exc:
+            raise image_pull_error(image, str(exc.explanation or exc)) from exc
+        except requests.exceptions.ReadTimeout as exc:
+            raise ServerError(
+                f"pulling {image} stalled: nothing received for {stall_timeout:g} s",
+                "Check the network or registry, then run the command again.",
+            ) from exc
+        finally:
+            api.timeout = saved_timeout
+        if not self.image_present(image):
+            raise image_pull_error(image, "the pull ended but the image is not there")
+        on_event(ProgressEvent("image", "pulled", done=True, subject=image))
+
+    # --- ports -------------------------------------------------------------------------------
+    def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
+        """Every port published by a running container (ours or not)."""
+        with engine_errors(self.target):
+            running = self.client.containers.list(filters={"status": "running"})
+            infos = [_container_info(c) for c in running]
+        return [(c, p) for c in infos for p in c.ports]
+
+
+def image_pull_error(image: str, message: str) -> LlmctlError:
+    low = message.lower()
+    if "not found" in low or "manifest unknown" in low or "does not exist" in low \
+            or "pull access denied" in low:
+        return NotFoundError(
+            f"image {image} was not found in its registry ({message.strip()[:160]})",
+            "Check the image name and tag; llmctl never falls back to another tag.",
+        )
+    return ServerError(
+        f"pulling image {image} failed: {message.strip()[:200]}",
+        "Check the network and registry access, then run the command again.",
+    )
+
+
+def split_image(image: str) -> tuple[str, str]:
+    if "@" in image:
+        repo, digest = image.split("@", 1)
+        return repo, digest
+    last = image.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo, tag = image.rsplit(":", 1)
+        return repo, tag
+    return image, "latest"
+
+
+def facts_from(info: dict[str, Any], version: dict[str, Any]) -> EngineFacts:
+    """Engine kind and capabilities from `docker info` / `docker version` documents."""
+    os_name = str(info.get("OperatingSystem") or "")
+    platform = str((version.get("Platform") or {}).get("Name") or "")
+    components = " ".join(str(c.get("Name", "")) for c in version.get("Components") or [])
+    name = str(info.get("Name") or "")
+    security = " ".join(info.get("SecurityOptions") or [])
+    desktop_version = None
+    if os_name == "Docker Desktop" or platform.startswith("Docker Desktop"):
+        kind = "Docker Desktop"
+        m = re.search(r"Docker Desktop\s+([0-9][0-9.]*)", platform)
+        desktop_version = m.group(1) if m else None
+    elif "podman" in components.lower() or "podman" in platform.lower():
+        kind = "Podman"
+    elif "orbstack" in os_name.lower() or "orbstack" in name.lower():
+        kind = "OrbStack"
+    elif name.lower().startswith("colima") or "colima" in os_name.lower():
+        kind = "Colima"
+    elif "rancher" in os_name.lower() or name.lower().startswith("lima-rancher"):
+        kind = "Rancher Desktop"
+    else:
+        kind = "Docker Engine"
+    runtimes = info.get("Runtimes") or {}
+    cdi = info.get("DiscoveredDevices") or []
+    return EngineFacts(
+        kind=kind,
+        version=platform if kind == "Docker Desktop" and platform
+        else str(version.get("Version") or info.get("ServerVersion") or ""),
+        api_version=str(version.get("ApiVersion") or ""),
+        os_type=str(info.get("OSType") or version.get("Os") or ""),
+        arch=str(info.get("Architecture") or version.get("Arch") or ""),
+        operating_system=os_name,
+        rootless="rootless" in security,
+        gpu_runtime="nvidia" in runtimes or any(
+            "nvidia" in str(d).lower() for d in cdi
+        ),
+        desktop_version=desktop_version,
+    )

@@ -1,0 +1,93 @@
+"""One error hierarchy with stable exit codes.
+
+Every expected failure is an :class:`LlmctlError`: a one-line ``message`` saying what is
+wrong, an optional ``hint`` saying how to fix it, and an ``exit_code``. The CLI has a single
+exit point (``llmctl.cli.app.main``) that renders these without a traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    """Documented process exit codes (README "Exit codes")."""
+
+    OK = 0
+    FAILURE = 1  # the operation ran and failed (server error, pull failed, check failed)
+    USAGE = 2  # bad command line: option values, model names, URLs
+    CONFIG = 3  # bad profile or config file
+    ENGINE_UNAVAILABLE = 4  # Docker daemon not reachable / context missing / permission
+    CONFLICT = 5  # port taken, container exists with another spec, name clash
+    NOT_READY = 6  # server did not become ready in time, or exited while starting
+    NOT_FOUND = 7  # model, container, endpoint or profile that does not exist
+    INTERRUPTED = 130  # SIGINT / Ctrl-C
+    TERMINATED = 143  # SIGTERM
+
+
+class LlmctlError(Exception):
+    """Base of every error llmctl expects and explains."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        exit_code: ExitCode | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": type(self).__name__,
+            "message": self.message,
+            "exit_code": int(self.exit_code),
+        }
+        if self.hint:
+            doc["hint"] = self.hint
+        if self.details:
+            doc["details"] = self.details
+        return doc
+
+
+class UsageError(LlmctlError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(LlmctlError):
+    exit_code = ExitCode.CONFIG
+
+
+class EngineUnavailable(LlmctlError):
+    exit_code = ExitCode.ENGINE_UNAVAILABLE
+
+
+class ConflictError(LlmctlError):
+    exit_code = ExitCode.CONFLICT
+
+
+class NotReadyError(LlmctlError):
+    exit_code = ExitCode.NOT_READY
+
+
+class NotFoundError(LlmctlError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class ServerError(LlmctlError):
+    """An LLM server answered badly, not at all, or with an error."""
+
+    exit_code = ExitCode.FAILURE
+
+
+class Interrupted(LlmctlError):
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,358 @@
+"""`up`, `down` and `status`: the core behind the commands, on typed values only.
+
+``up`` is idempotent and race-safe: a matching container is reused, a stopped one started,
+a different spec is a ConflictError unless ``recreate``; when two runs create the same name
+at once the loser (HTTP 409) reuses the winner's container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from llmctl.errors import ConflictError, LlmctlError, NotFoundError, UsageError
+from llmctl.managed import ManagedServer, endpoint_host, list_servers, server_from
+from llmctl.plan import (
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    LABEL_PROFILE,
+    LABEL_SPEC_HASH,
+    ContainerSpec,
+    UpOptions,
+    container_name,
+    plan_container,
+)
+from llmctl.ports import next_free, port_free, process_holding
+from llmctl.profiles import Profile, Readiness
+from llmctl.progress import ProgressSink, null_sink
+from llmctl.readiness import check_once, wait_ready
+
+if TYPE_CHECKING:
+    from llmctl.engine.docker_engine import Engine
+    from llmctl.engine.model import ContainerInfo, PortHolder
+
+Notify = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class UpResult:
+    action: str  # created | reused | started | recreated | planned
+    instance: str
+    profile: str
+    container: str
+    image: str
+    api: str
+    bind: str
+    host_port: int
+    exposed: bool
+    endpoint: str
+    endpoint_container: str
+    base_url: str
+    volumes: list[str]
+    gpus: bool
+    ready: bool | None  # None: not checked (--no-wait, or not reachable from here)
+    ready_seconds: float | None = None
+    port_note: str | None = None
+    notes: list[str] = field(default_factory=list)
+    spec: ContainerSpec | None = None
+
+
+@dataclass
+class DownResult:
+    removed: list[str]
+    volumes_removed: list[str]
+    volumes_kept: list[str]
+
+
+@dataclass
+class StatusEntry:
+    server: ManagedServer
+    health: str  # ok | down | stopped | unreachable-from-here
+    detail: str
+
+
+def exposure_warning(bind: str, port: int, profile: Profile) -> str:
+    what = "Ollama has no authentication" if profile.kind == "ollama" else \
+        f"the {profile.name} server is unauthenticated by default"
+    return (
+        f"publishing on {bind}:{port} exposes the server to the network: {what}, and ports "
+        "published by Docker bypass host firewalls (UFW, firewalld)."
+    )
+
+
+def _holder(engine: Engine, port: int, bind: str) -> PortHolder:
+    from llmctl.engine.model import PortHolder
+
+    for info, pub in engine.published_ports():
+        if pub.host_port == port:
+            if info.labels.get(LABEL_MANAGED) == "true":
+                inst = info.labels.get(LABEL_INSTANCE, info.name)
+                return PortHolder("llmctl", f"llmctl's container {info.name} (instance {inst})",
+                                  info.name)
+            return PortHolder("container", f"container {info.name} ({info.image})", info.name)
+    proc = process_holding(port) if engine.target.is_local else None
+    what = _who_answers(bind, port)
+    if proc:
+        return PortHolder("process", f"host process {proc}{what}")
+    return PortHolder("unknown", f"another program on this host{what}")
+
+
+def _who_answers(bind: str, port: int) -> str:
+    host = "127.0.0.1" if bind in ("0.0.0.0", "127.0.0.1") else endpoint_host(bind, "127.0.0.1")
+    check = check_once(f"http://{host}:{port}", Readiness("/", 200, None), timeout=1.0)
+    if not check.ok:
+        return ""
+    ollama = check_once(f"http://{host}:{port}", Readiness("/", 200, "Ollama is running"), 1.0)
+    return ", an Ollama server (likely installed on the host)" if ollama.ok else ""
+
+
+def port_conflict(engine: Engine, port: int, bind: str, *, explicit: bool) -> ConflictError:
+    holder = _holder(engine, port, bind)
+    taken = [p.host_port for _, p in engine.published_ports()]
+    free = next_free(port + 1, bind, taken)
+    hint = f"Use a free port, e.g. --port {free}." if free else "Free the port or pick another."
+    if holder.kind == "container":
+        hint += f" Or stop that container (`docker stop {holder.container}`)."
+    elif holder.kind == "llmctl":
+        hint += " Or stop it with `llmctl down --name ...`."
+    return ConflictError(
+        f"port {port} on {bind} is taken by {holder.description}",
+        hint,
+        details={"port": port, "holder": holder.description, "holder_kind": holder.kind,
+                 "suggested_port": free, "explicit": explicit},
+    )
+
+
+def _choose_port(
+    engine: Engine, profile: Profile, opts: UpOptions, existing: ContainerInfo | None
+) -> tuple[int, str | None]:
+    if opts.port is not None:
+        return opts.port, None
+    if existing is not None:
+        for p in existing.ports:
+            if p.container_port == profile.container_port:
+                return p.host_port, None
+    default = profile.host_port
+    if port_free(default, opts.bind):
+        return default, None
+    holder = _holder(engine, default, opts.bind)
+    taken = [p.host_port for _, p in engine.published_ports()]
+    free = next_free(default + 1, opts.bind, taken)
+    if free is None:
+        raise port_conflict(engine, default, opts.bind, explicit=False)
+    return free, f"port {default} is taken by {holder.description}; using {free}"
+
+
+def _changes(existing: ContainerInfo, spec: ContainerSpec) -> str:
+    diffs = []
+    if existing.image != spec.image:
+        diffs.append(f"image {existing.image} -> {spec.image}")
+    ports = {(p.host_ip, p.host_port) for p in existing.ports}
+    if ports and (spec.bind, spec.host_port) not in ports:
+        old = ", ".join(f"{ip}:{port}" for ip, port in sorted(ports))
+        diffs.append(f"port {old} -> {spec.bind}:{spec.host_port}")
+    if set(existing.volumes) != {v.name for v in spec.volumes}:
+        diffs.append("volumes")
+    return ", ".join(diffs) or "environment, GPU or command"
+
+
+def plan_up(
+    engine: Engine | None, profile: Profile, opts: UpOptions
+) -> tuple[ContainerSpec, ContainerInfo | None, str | None]:
+    """The spec `up` would apply, with the existing container and a note on the port."""
+    instance = opts.name or profile.name
+    existing = engine.get(container_name(instance)) if engine else None
+    if engine is None:
+        port, note = opts.port or profile.host_port, None
+        gpu = False
+    else:
+        port, note = _choose_port(engine, profile, opts, existing)
+        gpu = engine.facts().gpu_runtime
+    spec = plan_container(profile, opts, host_port=port, gpu_available=gpu)
+    return spec, existing, note
+
+
+def up(
+    engine: Engine,
+    profile: Profile,
+    opts: UpOptions,
+    *,
+    wait: bool = True,
+    timeout: float | None = None,
+    recreate: bool = False,
+    progress: ProgressSink = null_sink,
+    notify: Notify = _quiet,
+    on_wait: Callable[[float, str], None] | None = None,
+) -> UpResult:
+    spec, existing, port_note = plan_up(engine, profile, opts)
+    if port_note:
+        notify(port_note)
+    if existing is not None and existing.labels.get(LABEL_MANAGED) != "true":
+        raise ConflictError(
+            f"a container named {spec.name} exists and was not made by llmctl",
+            f"Pick another name with --name, or remove it yourself (`docker rm {spec.name}`).",
+        )
+    action = "created"
+    if existing is not None:
+        same = existing.labels.get(LABEL_SPEC_HASH) == spec.labels[LABEL_SPEC_HASH]
+        if same:
+            action = "reused" if existing.running else "started"
+        elif recreate:
+            notify(f"removing {spec.name} to recreate it ({_changes(existing, spec)})")
+            engine.remove(spec.name)
+            action, existing = "recreated", None
+        else:
+            raise ConflictError(
+                f"{spec.name} exists with a different spec ({_changes(existing, spec)})",
+                "Run with --recreate to replace it (its volume is kept), or drop the options "
+                "that differ.",
+            )
+
+    created_here = False
+    if existing is None:
+        if not port_free(spec.host_port, spec.bind) and engine.target.is_local:
+            raise port_conflict(engine, spec.host_port, spec.bind, explicit=opts.port is not None)
+        if not engine.image_present(spec.image):
+            notify(f"pulling image {spec.image}")
+            engine.pull_image(spec.image, progress)
+        try:
+            engine.run(spec)
+            created_here = True
+        except ConflictError as exc:
+            if exc.details.get("reason") == "name":
+                # Someone else created it between our look and our create: reuse theirs.
+                theirs = engine.get(spec.name)
+                if theirs is None or theirs.labels.get(LABEL_SPEC_HASH) != \
+                        spec.labels[LABEL_SPEC_HASH]:
+                    raise ConflictError(
+                        f"another llmctl run created {spec.name} with a different spec",
+                        "Run `llmctl status`, then `llmctl up --recreate` if needed.",
+                    ) from exc
+                action = "reused"
+                if not theirs.running:
+                    with contextlib.suppress(LlmctlError):
+                        engine.start(spec.name)
+            elif exc.details.get("port"):
+                raise port_conflict(engine, spec.host_port, spec.bind,
+                                    explicit=opts.port is not None) from exc
+            else:
+                raise
+    elif action == "started":
+        engine.start(spec.name)
+
+    info = engine.get(spec.name)
+    if info is None:
+        raise NotFoundError(f"{spec.name} disappeared while starting (removed by someone else?)")
+    server = server_from(info, engine.address_host)
+    result = UpResult(
+        action=action, instance=spec.instance, profile=profile.name, container=spec.name,
+        image=spec.image, api=spec.api, bind=spec.bind, host_port=spec.host_port,
+        exposed=spec.exposed, endpoint=server.endpoint or "",
+        endpoint_container=server.endpoint_container or "",
+        base_url=server.base_url or "", volumes=[v.name for v in spec.volumes],
+        gpus=spec.gpus, ready=None, port_note=port_note, spec=spec,
+    )
+    if not wait:
+        return result
+    if not engine.target.is_local and spec.bind in ("127.0.0.1", "::1"):
+        result.notes.append(
+            f"the daemon is remote: {spec.bind}:{spec.host_port} is only reachable on that host; "
+            f"tunnel it (`ssh -L {spec.host_port}:127.0.0.1:{spec.host_port} HOST`) or use --bind"
+        )
+        return result
+
+    def state() -> tuple[str, int | None]:
+        current = engine.get(spec.name)
+        return (current.state, current.exit_code) if current else ("removed", None)
+
+    try:
+        result.ready_seconds = wait_ready(
+            result.endpoint, profile.readiness, timeout=timeout or profile.readiness.timeout,
+            container_state=state, logs=lambda: engine.logs_tail(spec.name), on_wait=on_wait,
+        )
+        result.ready = True
+    except BaseException:
+        if created_here:
+            # Leave nothing half-made: a container this run created and that never became
+            # ready is removed (its volume, and the models in it, are kept).
+            with contextlib.suppress(Exception):
+                engine.remove(spec.name, stop_timeout=2)
+        raise
+    return result
+
+
+def _pick_instance(engine: Engine, profile: str | None, name: str | None) -> list[ContainerInfo]:
+    if name:
+        found = engine.list_managed(**{LABEL_INSTANCE: name})
+        if profile:
+            found = [c for c in found if c.labels.get(LABEL_PROFILE) == profile]
+        if not found:
+            raise NotFoundError(f"no llmctl container named {name!r}",
+                                "See `llmctl status` for what is running.")
+        return found
+    labels = {LABEL_PROFILE: profile} if profile else {}
+    found = engine.list_managed(**labels)
+    if not found:
+        what = f"for profile {profile!r}" if profile else "at all"
+        raise NotFoundError(f"no llmctl container {what}", "See `llmctl status`.")
+    default = [c for c in found if c.labels.get(LABEL_INSTANCE) == profile]
+    if default:
+        return default
+    if len(found) > 1:
+        names = ", ".join(sorted(c.labels.get(LABEL_INSTANCE, c.name) for c in found))
+        raise UsageError(f"several llmctl containers match ({names})",
+                         "Pick one with --name.")
+    return found
+
+
+def down(
+    engine: Engine, profile: str | None = None, *, name: str | None = None,
+    volumes: bool = False,
+) -> DownResult:
+    targets = _pick_instance(engine, profile, name)
+    result = DownResult([], [], [])
+    for info in targets:
+        if engine.remove(info.name):
+            result.removed.append(info.name)
+        for vol in info.volumes:
+            if not volumes:
+                result.volumes_kept.append(vol)
+                continue
+            labels = engine.volume_labels(vol)
+            if labels is None:
+                continue
+            if labels.get(LABEL_MANAGED) != "true":
+                result.volumes_kept.append(vol)  # not ours: never removed
+                continue
+            if engine.remove_volume(vol):
+                result.volumes_removed.append(vol)
+    return result
+
+
+def status(engine: Engine, *, health_timeout: float = 1.5) -> list[StatusEntry]:
+    servers = list_servers(engine)
+
+    def health(server: ManagedServer) -> StatusEntry:
+        if server.state != "running":
+            return StatusEntry(server, "stopped", server.state)
+        if not server.endpoint:
+            return StatusEntry(server, "down", "no published port")
+        readiness = Readiness("/", 200, None)
+        with contextlib.suppress(LlmctlError):
+            from llmctl.profiles import load_profile
+
+            readiness = load_profile(server.profile).readiness
+        check = check_once(server.endpoint, readiness, timeout=health_timeout)
+        return StatusEntry(server, "ok" if check.ok else "down", check.detail)
+
+    if not servers:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(servers))) as pool:
+        return list(pool.map(health, servers))
