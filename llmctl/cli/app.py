@@ -83,10 +83,17 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _command_name(argv: list[str]) -> str:
+    """The command (and sub-command) named on the command line, for the JSON envelope."""
+    group: Any = typer.main.get_command(app)
+    names: list[str] = []
     for arg in argv:
-        if not arg.startswith("-"):
-            return arg
-    return "llmctl"
+        commands = getattr(group, "commands", None)
+        if commands is None:
+            break
+        if arg in commands:
+            names.append(arg)
+            group = commands[arg]
+    return " ".join(names) or "llmctl"
 
 
 def _fail(argv: list[str], exc: LlmctlError, json_mode: bool) -> int:
@@ -101,10 +108,8 @@ def _fail(argv: list[str], exc: LlmctlError, json_mode: bool) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; never raises for expected failures."""
-    try:  # typer 0.28 vendors click as typer._click; older releases use click itself
-        from typer import _click as click  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover
-        import click
+    # typer 0.28 vendors click as typer._click (its Exit/Abort live in typer itself).
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in argv
@@ -120,12 +125,15 @@ def run(argv: list[str] | None = None) -> int:
         if state.options.debug:
             traceback.print_exc()
         return _fail(argv, exc, json_mode)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err("aborted")
         return int(ExitCode.INTERRUPTED)
-    except click.ClickException as exc:
+    except NoArgsIsHelpError as exc:
+        print(exc.format_message(), file=sys.stderr)
+        return int(ExitCode.USAGE)
+    except ClickException as exc:
         usage = LlmctlError(exc.format_message(), "See the command's --help.",
                             exit_code=ExitCode.USAGE)
         if not json_mode:

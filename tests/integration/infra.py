@@ -1,0 +1,153 @@
+"""Test infrastructure for a real Docker engine on a machine with no registry access.
+
+- a Python base image built with mmdebstrap + `docker import` (cached by tag);
+- the fake LLM server image built FROM it (tests/fakes/Dockerfile), tagged by content hash;
+- a loopback registry (Debian's docker-registry) so `llmctl up` pulls for real;
+- a sweep that removes what earlier runs left behind (by label and test-name prefix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKES = ROOT / "tests" / "fakes"
+BASE_IMAGE = "llmctl-test/base:bookworm"
+FAKE_REPO = "llmctl-test/fake"
+REGISTRY = os.environ.get("LLMCTL_TEST_REGISTRY", "127.0.0.1:5055")
+TEST_PREFIX = "t-"
+CACHE = Path(os.environ.get("LLMCTL_TEST_CACHE", "/var/tmp/llmctl-test"))
+
+
+class InfraError(RuntimeError):
+    pass
+
+
+def ensure_base_image(client) -> str:  # type: ignore[no-untyped-def]
+    import docker
+
+    try:
+        client.images.get(BASE_IMAGE)
+        return BASE_IMAGE
+    except docker.errors.ImageNotFound:
+        pass
+    mmdebstrap = shutil.which("mmdebstrap")
+    if not mmdebstrap or os.geteuid() != 0:
+        raise InfraError(
+            f"the test base image {BASE_IMAGE} is missing and cannot be built here "
+            "(needs root and Debian's mmdebstrap: `apt-get install mmdebstrap`)"
+        )
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tar = CACHE / "base-bookworm.tar"
+    if not tar.exists():
+        tmp = tar.with_suffix(".tmp")
+        subprocess.run(
+            [mmdebstrap, "--variant=essential", "--include=python3", "bookworm", str(tmp)],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        tmp.replace(tar)
+    with tar.open("rb") as fh:
+        client.api.import_image_from_stream(fh, repository="llmctl-test/base", tag="bookworm")
+    client.images.get(BASE_IMAGE)
+    return BASE_IMAGE
+
+
+def fake_image_tag() -> str:
+    h = hashlib.sha256()
+    for path in sorted(FAKES.glob("*")):
+        if path.is_file() and path.suffix in (".py", "") and path.name != "__init__.py":
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return f"{FAKE_REPO}:{h.hexdigest()[:12]}"
+
+
+def ensure_fake_image(client) -> str:  # type: ignore[no-untyped-def]
+    import docker
+
+    ensure_base_image(client)
+    tag = fake_image_tag()
+    try:
+        client.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    client.images.build(path=str(FAKES), dockerfile="Dockerfile", tag=tag, rm=True,
+                        buildargs={"BASE": BASE_IMAGE}, pull=False)
+    return tag
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def ensure_registry() -> str:
+    """A loopback registry; started in the background when none answers."""
+    host, port = REGISTRY.rsplit(":", 1)
+    if _port_open(host, int(port)):
+        return REGISTRY
+    binary = shutil.which("docker-registry")
+    if not binary:
+        raise InfraError("no registry at " + REGISTRY + " and Debian's docker-registry is "
+                         "not installed (`apt-get install docker-registry`)")
+    root = Path(tempfile.mkdtemp(prefix="llmctl-registry-"))
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+        f"http:\n  addr: {REGISTRY}\n"
+        "log:\n  level: error\n"
+    )
+    log = (root / "registry.log").open("wb")
+    subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log,
+                     stdin=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(100):
+        if _port_open(host, int(port)):
+            return REGISTRY
+        time.sleep(0.1)
+    raise InfraError(f"the registry did not start on {REGISTRY} (log: {root}/registry.log)")
+
+
+def push_to_registry(client, local_tag: str, name: str) -> str:  # type: ignore[no-untyped-def]
+    """Push ``local_tag`` as REGISTRY/name and return that reference."""
+    repo, tag = local_tag.rsplit(":", 1)
+    remote_repo = f"{REGISTRY}/{name}"
+    client.images.get(local_tag).tag(remote_repo, tag)
+    for event in client.api.push(remote_repo, tag=tag, stream=True, decode=True):
+        if "error" in event:
+            raise InfraError(f"push failed: {event['error']}")
+    return f"{remote_repo}:{tag}"
+
+
+def sweep(client) -> None:  # type: ignore[no-untyped-def]
+    """Remove containers and volumes that test runs made (by label and name prefix)."""
+    import docker
+
+    for c in client.containers.list(all=True, filters={"label": "io.llmctl.managed=true"}):
+        inst = c.labels.get("io.llmctl.instance", "")
+        if inst.startswith(TEST_PREFIX) or c.labels.get("io.llmctl.test") == "1":
+            try:
+                c.remove(force=True)
+            except docker.errors.APIError:
+                pass
+    for c in client.containers.list(all=True, filters={"label": "io.llmctl.test=1"}):
+        try:
+            c.remove(force=True)
+        except docker.errors.APIError:
+            pass
+    for v in client.volumes.list():
+        if v.name.startswith(TEST_PREFIX) or (v.attrs.get("Labels") or {}).get(
+            "io.llmctl.test"
+        ) == "1":
+            try:
+                v.remove(force=True)
+            except docker.errors.APIError:
+                pass
