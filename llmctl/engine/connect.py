@@ -101,7 +101,7 @@ def _context_target(name: str, source: str) -> DaemonTarget:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{meta}: unreadable Docker context {name!r}: {exc}") from None
     endpoint = (doc.get("Endpoints") or {}).get("docker") or {}
-    host = endpoint.get("Host")
+    host = str(endpoint.get("Host") or "")
     if not host:
         raise ConfigError(f'Docker context "{name}" has no docker endpoint ({meta})')
     tls_dir = docker_config_dir() / "contexts" / "tls" / digest / "docker"
