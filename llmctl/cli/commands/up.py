@@ -73,8 +73,12 @@ def up(
 
     engine = get_engine()
 
+    said = [0.0]
+
     def on_wait(elapsed: float, detail: str) -> None:
-        if mode != "none" and not json_out and int(elapsed * 4) % 8 == 0:
+        # A line every 5 s at most: long loads show they are alive without flooding stderr.
+        if mode != "none" and elapsed - said[0] >= 5:
+            said[0] = elapsed
             err(f"waiting for {prof.name} to answer ({elapsed:.0f} s): {detail}")
 
     with progress_sink(mode) as sink:
