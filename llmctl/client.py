@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llmctl.errors import NotFoundError, NotReadyError, ServerError
+from llmctl.errors import LlmctlError, NotFoundError, NotReadyError, ServerError
 
 if TYPE_CHECKING:
     from llmctl.endpoint import Endpoint
@@ -137,6 +137,307 @@ def normalize_messages(messages: Messages) -> list[dict[str, Any]]:
     return out
 
 
+# --- wire helpers shared by the backends (llmctl.backends.ollama / .openai) ---
+
+MAX_ERROR_BODY = 64 * 1024
+MAX_REPLY_BODY = 32 * 1024 * 1024
+
+
+def classify_error(
+    status: int | None, text: str, *, model: str, url: str = "", api: str = ""
+) -> LlmctlError:
+    """Map a server's error (HTTP status + its own text) to the library's exceptions.
+
+    Covers Ollama ``404 model 'x' not found`` / ``400 ... does not support tools``, Model
+    Runner's plain-text ``404 model not found``, OpenAI-style envelopes (vLLM ``The model `x`
+    does not exist``), llama.cpp ``tools param requires --jinja`` and 503 while loading.
+    """
+    low = text.lower()
+    where = f" at {url}" if url else ""
+    if (
+        "does not support tools" in low
+        or "requires --jinja" in low
+        or ("tool" in low and "not support" in low)
+    ):
+        return ToolsNotSupported(model, text)
+    if (
+        (status in (404, None) or status == 400)
+        and ("not found" in low or "does not exist" in low)
+        and "model" in low
+    ):
+        return ModelNotFound(model, text, url=url)
+    if status == 404 and not low.strip():
+        return ModelNotFound(model, "HTTP 404", url=url)
+    if status in (401, 403):
+        return ServerError(
+            f"the server{where} rejected the request (HTTP {status}: {text})",
+            "Give the right token with --token-file (the token is never printed).",
+        )
+    if status == 503:
+        return ServerLoading(
+            f"the server{where} is not ready (HTTP 503: {text or 'no details'})",
+            "It may still be loading the model; try again shortly (llmctl probe shows it).",
+        )
+    if status is not None and 300 <= status < 400:
+        return ServerError(
+            f"the server{where} answered with a redirect (HTTP {status}); not followed",
+            "Use the final URL of the API directly.",
+        )
+    prefix = f"HTTP {status}: " if status is not None else "error in the stream: "
+    return ServerError(f"{api or 'the'} server{where} failed ({prefix}{text})")
+
+
+def _body_text(status: int, headers: Any, body: bytes) -> str:
+    from llmctl.backends.http import snippet
+
+    location = headers.get("location") if headers is not None else None
+    if location:
+        return f"redirects to {location}"
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return snippet(body, 200)
+    if isinstance(doc, dict):
+        err = doc.get("error")
+        if isinstance(err, dict):
+            return str(err.get("message") or err)
+        if err:
+            return str(err)
+        if "message" in doc:
+            return str(doc["message"])
+        if "detail" in doc:
+            return str(doc["detail"])
+    return snippet(body, 200)
+
+
+class LineSplitter:
+    """Bytes in, complete lines out; keeps the partial tail."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self._buf += chunk
+        if b"\n" not in self._buf:
+            if len(self._buf) > MAX_REPLY_BODY:
+                raise ServerError("the server sent an over-long line in its stream")
+            return []
+        *lines, self._buf = self._buf.split(b"\n")
+        return [ln.rstrip(b"\r") for ln in lines]
+
+    def tail(self) -> list[bytes]:
+        rest, self._buf = self._buf.strip(), b""
+        return [rest] if rest else []
+
+
+class ChatParser:
+    """What a backend provides to :func:`run_chat`: the wire format of one API."""
+
+    api = ""
+    done = False
+    saw_any = False
+
+    def feed_line(self, line: bytes) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def finish(self) -> Reply:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def parse_document(self, doc: Any) -> Reply:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _request_timeout(timeout: float) -> Any:
+    import httpx
+
+    return httpx.Timeout(timeout, connect=min(timeout, 5.0))
+
+
+def _transport_error(exc: Exception, url: str, timeout: float) -> ServerError:
+    import httpx
+
+    from llmctl.backends.http import describe_transport_error
+
+    reason = describe_transport_error(exc)
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)):
+        return EndpointUnreachable(
+            f"cannot reach {url}: {reason}",
+            "Check the server is running: llmctl probe " + url,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return ChatTimeout(f"no answer from {url} within {timeout:g}s ({reason})")
+    return ServerError(f"{url}: {reason}")
+
+
+def _finish_timings(reply: Reply, t0: float, ttft: float | None, stream: bool) -> Reply:
+    import time
+
+    total = time.monotonic() - t0
+    reply.timings.total_s = round(total, 4)
+    if stream and ttft is not None:
+        reply.timings.ttft_s = round(ttft, 4)
+    if reply.timings.tokens_per_s is None and reply.usage.completion_tokens:
+        gen = total - (ttft or 0.0) if stream and ttft is not None else total
+        if gen > 0:
+            reply.timings.tokens_per_s = round(reply.usage.completion_tokens / gen, 2)
+    return reply
+
+
+def _decode_document(body: bytes, url: str, ctype: str) -> Any:
+    from llmctl.backends.http import snippet
+
+    try:
+        return json.loads(body)
+    except ValueError:
+        kind = ctype.split(";")[0] or "no content type"
+        what = "truncated or invalid JSON" if "json" in kind else kind
+        raise ServerError(
+            f"{url} answered with {what}, not a chat reply ({snippet(body)!r})",
+            "Check that the endpoint URL points at the LLM server's API.",
+        ) from None
+
+
+def run_chat(
+    client: Any,
+    path: str,
+    body: dict[str, Any],
+    parser: ChatParser,
+    *,
+    model: str,
+    stream: bool,
+    timeout: float,
+    on_token: TokenSink | None = None,
+) -> Reply:
+    """POST a chat request with a sync httpx client and parse it with ``parser``.
+
+    The wall-clock ``timeout`` is checked after every chunk, so a server that trickles
+    bytes or streams forever is cut off; each single read is bounded by it too.
+    """
+    import time
+
+    import httpx
+
+    from llmctl.backends.http import Deadline
+
+    url = str(client.base_url).rstrip("/")
+    deadline = Deadline(timeout)
+    t0 = time.monotonic()
+    ttft: float | None = None
+    try:
+        with client.stream("POST", path, json=body, timeout=_request_timeout(timeout)) as resp:
+            if resp.status_code != 200:
+                data = b""
+                for chunk in resp.iter_bytes():
+                    data += chunk
+                    if len(data) > MAX_ERROR_BODY or deadline.expired:
+                        break
+                text = _body_text(resp.status_code, resp.headers, data)
+                raise classify_error(resp.status_code, text, model=model, url=url, api=parser.api)
+            if not stream:
+                data = b""
+                for chunk in resp.iter_bytes():
+                    data += chunk
+                    if len(data) > MAX_REPLY_BODY:
+                        raise ServerError(f"{url}: the reply is over 32 MiB")
+                    if deadline.expired:
+                        raise ChatTimeout(f"no complete answer from {url} within {timeout:g}s")
+                doc = _decode_document(data, url, resp.headers.get("content-type", ""))
+                return _finish_timings(parser.parse_document(doc), t0, None, False)
+            splitter = LineSplitter()
+            for chunk in resp.iter_bytes():
+                for line in splitter.feed(chunk):
+                    for token in parser.feed_line(line):
+                        if ttft is None:
+                            ttft = time.monotonic() - t0
+                        if on_token and token:
+                            on_token(token)
+                if parser.done:
+                    break
+                if deadline.expired:
+                    raise ChatTimeout(
+                        f"the answer from {url} did not finish within {timeout:g}s",
+                        "Raise --timeout, or check the server is not stuck.",
+                    )
+            else:
+                for line in splitter.tail():
+                    for token in parser.feed_line(line):
+                        if on_token and token:
+                            on_token(token)
+            return _finish_timings(parser.finish(), t0, ttft, True)
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, url, timeout) from exc
+
+
+async def arun_chat(
+    client: Any,
+    path: str,
+    body: dict[str, Any],
+    parser: ChatParser,
+    *,
+    model: str,
+    stream: bool,
+    timeout: float,
+    on_token: TokenSink | None = None,
+) -> Reply:
+    """The async twin of :func:`run_chat`; the timeout cancels the request outright."""
+    import asyncio
+    import time
+
+    import httpx
+
+    url = str(client.base_url).rstrip("/")
+    t0 = time.monotonic()
+    ttft: list[float] = []
+
+    async def go() -> Reply:
+        async with client.stream(
+            "POST", path, json=body, timeout=_request_timeout(timeout)
+        ) as resp:
+            if resp.status_code != 200:
+                data = b""
+                async for chunk in resp.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_ERROR_BODY:
+                        break
+                text = _body_text(resp.status_code, resp.headers, data)
+                raise classify_error(resp.status_code, text, model=model, url=url, api=parser.api)
+            if not stream:
+                data = b""
+                async for chunk in resp.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_REPLY_BODY:
+                        raise ServerError(f"{url}: the reply is over 32 MiB")
+                doc = _decode_document(data, url, resp.headers.get("content-type", ""))
+                return parser.parse_document(doc)
+            splitter = LineSplitter()
+            async for chunk in resp.aiter_bytes():
+                for line in splitter.feed(chunk):
+                    for token in parser.feed_line(line):
+                        if not ttft:
+                            ttft.append(time.monotonic() - t0)
+                        if on_token and token:
+                            on_token(token)
+                if parser.done:
+                    break
+            else:
+                for line in splitter.tail():
+                    for token in parser.feed_line(line):
+                        if on_token and token:
+                            on_token(token)
+            return parser.finish()
+
+    try:
+        reply = await asyncio.wait_for(go(), timeout)
+    except asyncio.TimeoutError:
+        raise ChatTimeout(
+            f"the answer from {url} did not finish within {timeout:g}s",
+            "Raise the timeout, or check the server is not stuck.",
+        ) from None
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, url, timeout) from exc
+    return _finish_timings(reply, t0, ttft[0] if ttft else None, stream)
+
+
 # --- public API ---
 
 
@@ -147,17 +448,13 @@ def load_endpoint(name: str | None = None) -> Endpoint:
     return _load(name)
 
 
-def _resolve(endpoint: Endpoint | str | None, api: str | None) -> Endpoint:
+def resolve_endpoint(endpoint: Endpoint | str | None, api: str | None) -> Endpoint:
     from llmctl.endpoint import endpoint_from_url
 
     if endpoint is None:
         ep = load_endpoint()
     elif isinstance(endpoint, str):
-        ep = (
-            endpoint_from_url(endpoint, api=api)
-            if "://" in endpoint
-            else load_endpoint(endpoint)
-        )
+        ep = endpoint_from_url(endpoint, api=api) if "://" in endpoint else load_endpoint(endpoint)
     else:
         ep = endpoint
     if api and api != ep.api_type:
@@ -196,12 +493,12 @@ def chat(
     ``timeout`` is a wall-clock limit for the whole answer, streaming included.
     ``on_token`` receives text pieces as they arrive when ``stream`` is true.
     """
-    ep = _resolve(endpoint, api)
+    ep = resolve_endpoint(endpoint, api)
     backend = _backend(ep.api_type)
     from llmctl.backends.http import make_client
 
     with make_client(ep.endpoint, timeout=timeout, headers=ep.auth_headers()) as client:
-        return backend.chat(  # type: ignore[no-any-return]
+        return backend.chat(
             client,
             model or ep.model,
             normalize_messages(messages),
@@ -226,14 +523,12 @@ async def achat(
     options: dict[str, Any] | None = None,
 ) -> Reply:
     """The async twin of :func:`chat` (httpx.AsyncClient; the timeout cancels the request)."""
-    ep = _resolve(endpoint, api)
+    ep = resolve_endpoint(endpoint, api)
     backend = _backend(ep.api_type)
     from llmctl.backends.http import make_async_client
 
-    async with make_async_client(
-        ep.endpoint, timeout=timeout, headers=ep.auth_headers()
-    ) as client:
-        return await backend.achat(  # type: ignore[no-any-return]
+    async with make_async_client(ep.endpoint, timeout=timeout, headers=ep.auth_headers()) as client:
+        return await backend.achat(
             client,
             model or ep.model,
             normalize_messages(messages),

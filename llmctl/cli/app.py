@@ -29,6 +29,9 @@ COMMAND_MODULES = [
     "down",
     "status",
     "profiles",
+    "probe",
+    "chat",
+    "endpoint",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,834 @@
+"""The endpoint config the MCP client reads: model, render (yaml/json/env), atomic write.
+
+File: ``config_dir()/endpoints.yaml`` (``LLMCTL_ENDPOINTS_FILE`` overrides)::
+
+    default: ollama
+    endpoints:
+      ollama:
+        llm_type: ollama            # or docker-model-runner, docker-container, openai-compatible
+        api_type: ollama            # ollama | openai
+        endpoint: http://127.0.0.1:11434             # for host processes
+        endpoint_container: http://host.docker.internal:11434   # for other containers
+        model: llama3.2:latest
+        bearer_token: ...           # optional; never printed
+        verified: {at: ..., server: ollama, model_present: true, tools: true}
+
+Everything else in the file (other top-level keys, other endpoints, comments, key order) is
+kept byte for byte: only the entry being written (and ``default:``) is re-rendered. Writes
+take a ``filelock`` lock beside the file, go through a temp file in the same folder (fsync,
+``os.replace``), and leave the file mode 0600 because it may hold tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import shlex
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from llmctl.errors import ConfigError, NotFoundError, UsageError
+
+ENV_FILE = "LLMCTL_ENDPOINTS_FILE"
+API_TYPES = ("ollama", "openai")
+LLM_TYPES = ("ollama", "docker-model-runner", "docker-container", "openai-compatible")
+FORMATS = ("yaml", "json", "env")
+OWNED_FIELDS = (
+    "llm_type",
+    "api_type",
+    "endpoint",
+    "endpoint_container",
+    "model",
+    "bearer_token",
+    "verified",
+)
+REDACTED = "***"
+LOCK_TIMEOUT = 15.0
+WRITE_RETRIES = 3
+
+
+# --- model ---
+
+
+@dataclass
+class Verified:
+    at: str
+    server: str
+    model_present: bool
+    tools: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "server": self.server,
+            "model_present": self.model_present,
+            "tools": self.tools,
+        }
+
+
+@dataclass
+class Endpoint:
+    name: str
+    api_type: str
+    endpoint: str
+    model: str
+    llm_type: str = "openai-compatible"
+    endpoint_container: str | None = None
+    bearer_token: str | None = field(default=None, repr=False)
+    verified: Verified | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # keys llmctl doesn't own
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {}
+
+    def entry(self, *, redact: bool = True) -> dict[str, Any]:
+        """The file entry (owned fields in a fixed order, then unknown keys)."""
+        doc: dict[str, Any] = {
+            "llm_type": self.llm_type,
+            "api_type": self.api_type,
+            "endpoint": self.endpoint,
+        }
+        if self.endpoint_container:
+            doc["endpoint_container"] = self.endpoint_container
+        doc["model"] = self.model
+        if self.bearer_token:
+            doc["bearer_token"] = REDACTED if redact else self.bearer_token
+        if self.verified:
+            doc["verified"] = self.verified.to_dict()
+        for k, v in self.extra.items():
+            doc.setdefault(k, v)
+        return doc
+
+    def to_dict(self) -> dict[str, Any]:
+        """For --json: always redacted."""
+        return {"name": self.name, **self.entry(redact=True)}
+
+
+def endpoints_path() -> Path:
+    env = os.environ.get(ENV_FILE)
+    if env:
+        return Path(env).expanduser()
+    from llmctl.profiles import config_dir
+
+    return config_dir() / "endpoints.yaml"
+
+
+def server_root(url: str) -> str:
+    """``http://h:12434/engines/v1`` → ``http://h:12434`` (the OpenAI path suffix removed)."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    path = re.sub(r"(/engines(/[^/]+)?)?/v1$", "", path)
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")).rstrip("/")
+
+
+def connectable(url: str) -> str:
+    """Swap unspecified and ``localhost`` hosts for 127.0.0.1 / ::1 (never 0.0.0.0)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    new = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "localhost": "127.0.0.1"}.get(host)
+    if not new:
+        return url
+    netloc = new + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def api_base(root: str, api_type: str, llm_type: str = "") -> str:
+    """The URL clients use: the root for Ollama's API, ``…/v1`` for OpenAI
+    (``…/engines/v1`` on Model Runner)."""
+    root = root.rstrip("/")
+    if api_type == "ollama":
+        return root
+    if llm_type == "docker-model-runner":
+        return root + "/engines/v1"
+    return root + "/v1"
+
+
+def container_url(url: str) -> str:
+    """How another container reaches a loopback endpoint on this host."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):
+        netloc = "host.docker.internal" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return url
+
+
+def endpoint_from_url(url: str, *, api: str | None = None, model: str = "") -> Endpoint:
+    """An ad-hoc Endpoint for a URL; the API is ``openai`` when the path ends in ``/v1``
+    (the MCP client's rule), otherwise ``ollama``, unless ``api`` says."""
+    url = connectable(url.rstrip("/"))
+    api_type = api or ("openai" if url.endswith("/v1") else "ollama")
+    if api_type not in API_TYPES:
+        raise UsageError(f"--api must be one of {', '.join(API_TYPES)}, not {api_type!r}")
+    llm_type = (
+        "docker-model-runner"
+        if "/engines" in url
+        else ("ollama" if api_type == "ollama" else "openai-compatible")
+    )
+    if api_type == "openai" and url.endswith("/v1"):
+        base = url
+    else:
+        base = api_base(server_root(url), api_type, llm_type)
+    return Endpoint(name=url, api_type=api_type, endpoint=base, model=model, llm_type=llm_type)
+
+
+def switch_api(ep: Endpoint, api: str) -> Endpoint:
+    """The same server through the other API (Ollama and Model Runner speak both)."""
+    if api not in API_TYPES:
+        raise UsageError(f"--api must be one of {', '.join(API_TYPES)}, not {api!r}")
+    root = server_root(ep.endpoint)
+    return Endpoint(
+        name=ep.name,
+        api_type=api,
+        endpoint=api_base(root, api, ep.llm_type),
+        model=ep.model,
+        llm_type=ep.llm_type,
+        bearer_token=ep.bearer_token,
+    )
+
+
+# --- reading ---
+
+
+def _parse(text: str, path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"{path}: {where}not valid YAML ({problem})",
+            f"Fix or remove the file; llmctl endpoint write recreates it ({ENV_FILE} "
+            "points elsewhere).",
+        ) from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    eps = doc.get("endpoints")
+    if eps is not None and not isinstance(eps, dict):
+        raise ConfigError(f"{path}: endpoints: must be a mapping of name to endpoint")
+    default = doc.get("default")
+    if default is not None and not isinstance(default, str):
+        raise ConfigError(f"{path}: default: must be an endpoint name")
+    return doc
+
+
+def _endpoint_from_entry(name: str, entry: Any, path: Path) -> Endpoint:
+    where = f"{path}: endpoints.{name}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    for key in ("api_type", "endpoint", "model"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise ConfigError(f"{where}.{key}: missing or not a string")
+    if entry["api_type"] not in API_TYPES:
+        raise ConfigError(
+            f"{where}.api_type: {entry['api_type']!r} is not one of {', '.join(API_TYPES)}"
+        )
+    if urlsplit(entry["endpoint"]).scheme not in ("http", "https"):
+        raise ConfigError(f"{where}.endpoint: {entry['endpoint']!r} is not an http(s) URL")
+    ver = entry.get("verified")
+    verified = None
+    if isinstance(ver, dict):
+        verified = Verified(
+            at=str(ver.get("at", "")),
+            server=str(ver.get("server", "")),
+            model_present=bool(ver.get("model_present")),
+            tools=ver.get("tools") if isinstance(ver.get("tools"), bool) else None,
+        )
+    token = entry.get("bearer_token")
+    return Endpoint(
+        name=name,
+        llm_type=str(entry.get("llm_type") or "openai-compatible"),
+        api_type=entry["api_type"],
+        endpoint=entry["endpoint"],
+        endpoint_container=entry.get("endpoint_container") or None,
+        model=entry["model"],
+        bearer_token=str(token) if token else None,
+        verified=verified,
+        extra={k: v for k, v in entry.items() if k not in OWNED_FIELDS},
+    )
+
+
+def read_config(path: Path | None = None) -> tuple[str | None, list[Endpoint]]:
+    """(default name, endpoints in file order)."""
+    path = path or endpoints_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, []
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    doc = _parse(text, path)
+    eps = [_endpoint_from_entry(str(n), e, path) for n, e in (doc.get("endpoints") or {}).items()]
+    return doc.get("default"), eps
+
+
+def _from_env() -> Endpoint | None:
+    url = os.environ.get("LLM_ENDPOINT")
+    model = os.environ.get("LLM_MODEL")
+    if not url or not model:
+        return None
+    ep = endpoint_from_url(url, api=os.environ.get("LLM_API_TYPE") or None, model=model)
+    ep.name = "env"
+    ep.bearer_token = os.environ.get("OPENAI_API_KEY") if ep.api_type == "openai" else None
+    if ep.bearer_token == "unused":
+        ep.bearer_token = None
+    return ep
+
+
+def load_endpoint(name: str | None = None, path: Path | None = None) -> Endpoint:
+    """The named endpoint, else the default one, else the only one; with no file, the
+    ``LLM_ENDPOINT``/``LLM_MODEL``/``LLM_API_TYPE`` environment (what ``endpoint env``
+    exports)."""
+    path = path or endpoints_path()
+    default, eps = read_config(path)
+    by_name = {e.name: e for e in eps}
+    if name:
+        if name not in by_name:
+            known = ", ".join(by_name) or "none"
+            raise NotFoundError(
+                f"no endpoint named {name!r} in {path} (known: {known})",
+                "List them with: llmctl endpoint list",
+            )
+        return by_name[name]
+    if default and default in by_name:
+        return by_name[default]
+    if len(eps) == 1:
+        return eps[0]
+    if not eps:
+        env = _from_env()
+        if env:
+            return env
+        raise NotFoundError(
+            f"no endpoint configured ({path} has none)",
+            "Write one: llmctl endpoint write (or pass --endpoint URL).",
+        )
+    raise NotFoundError(
+        f"several endpoints in {path} and no default",
+        "Choose one with --endpoint NAME, or: llmctl endpoint write --name NAME",
+    )
+
+
+# --- rendering ---
+
+
+def render(ep: Endpoint, fmt: str, *, reveal: bool = False) -> str:
+    """One endpoint as yaml, json or shell exports. ``reveal`` includes the token (files only)."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt == "env":
+        return render_env(ep, reveal=reveal)
+    doc = {"name": ep.name, **ep.entry(redact=not reveal)}
+    if fmt == "json":
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    import yaml
+
+    return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False))
+
+
+def env_vars(ep: Endpoint, *, reveal: bool = False) -> dict[str, str]:
+    root = connectable(server_root(ep.endpoint))
+    endpoint = connectable(ep.endpoint)
+    openai_base = endpoint if ep.api_type == "openai" else root + "/v1"
+    key = "unused"  # OpenAI SDKs insist on a key; local servers ignore it
+    if ep.bearer_token:
+        key = ep.bearer_token if reveal else REDACTED
+    return {
+        "LLM_API_TYPE": ep.api_type,
+        "LLM_ENDPOINT": endpoint,
+        "LLM_MODEL": ep.model,
+        "OPENAI_BASE_URL": openai_base,
+        "OPENAI_API_KEY": key,
+        "OLLAMA_HOST": root,
+    }
+
+
+def render_env(ep: Endpoint, *, reveal: bool = False) -> str:
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env_vars(ep, reveal=reveal).items())
+
+
+# --- writing: atomic, locked, 0600, preserving what we do not own ---
+
+
+def atomic_write(
+    path: Path, data: bytes, *, mode: int = 0o600, retries: int = WRITE_RETRIES
+) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync,
+    ``os.replace``. On any failure the original is untouched and the temp file removed;
+    OSErrors are retried a few times, then reported as a ConfigError."""
+    if path.is_symlink():
+        path = path.resolve()
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {folder}: {exc.strerror}") from None
+    last: OSError | None = None
+    for attempt in range(retries):
+        tmp: str | None = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                os.fchmod(fd, mode)
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            tmp = None
+            with contextlib.suppress(OSError):
+                dfd = os.open(folder, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+            return
+        except OSError as exc:
+            last = exc
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and attempt:
+                break
+            time.sleep(0.05 * (attempt + 1))
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+    assert last is not None
+    raise ConfigError(
+        f"cannot write {path}: {last.strerror or last}",
+        "Check the folder is writable and the disk is not full; the old file is unchanged.",
+    )
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Any:
+    """An exclusive ``filelock`` lock beside ``path`` (``endpoints.yaml.lock``)."""
+    from filelock import FileLock, Timeout
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path.parent}: {exc.strerror}") from None
+    lock = FileLock(str(path) + ".lock", timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(
+            f"{path} is locked by another llmctl for over {timeout:g}s",
+            f"Try again; if no llmctl is running, remove {path}.lock.",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+_TOP_KEY = re.compile(r"""^(?:"[^"]*"|'[^']*'|[^\s#:'"-][^:#]*?):(?:\s|$)""")
+
+
+def _split_blocks(lines: list[str], indent: int) -> list[tuple[str | None, list[str]]]:
+    """Split lines into blocks that start with a key at exactly ``indent`` spaces."""
+    import yaml
+
+    blocks: list[tuple[str | None, list[str]]] = [(None, [])]
+    for line in lines:
+        body = line[indent:]
+        if (
+            len(line) - len(line.lstrip(" ")) == indent
+            and line[:indent].strip() == ""
+            and _TOP_KEY.match(body)
+        ):
+            key_text = (
+                body.split(":", 1)[0]
+                if body[0] not in "\"'"
+                else body[: body.index(body[0], 1) + 1]
+            )
+            key = yaml.safe_load(key_text)
+            blocks.append((str(key), [line]))
+        else:
+            blocks[-1][1].append(line)
+    return blocks
+
+
+def _dump_entry(name: str, entry: dict[str, Any], indent: int) -> list[str]:
+    import yaml
+
+    text = yaml.safe_dump(
+        {name: entry}, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000
+    )
+    return [" " * indent + ln + "\n" for ln in text.splitlines()]
+
+
+def _patch_text(
+    text: str, new: dict[str, Any], name: str, entry: dict[str, Any] | None
+) -> str | None:
+    """Re-render only ``default:`` and ``endpoints.<name>`` in ``text``; None if the file's
+    layout is too unusual to patch safely (the caller then dumps the whole document)."""
+    import yaml
+
+    if text and not text.endswith("\n"):
+        text += "\n"
+    lines = text.splitlines(keepends=True)
+    top = _split_blocks(lines, 0)
+    keys = [k for k, _ in top if k is not None]
+    if len(keys) != len(set(keys)):
+        return None
+    out: list[tuple[str | None, list[str]]] = []
+    for key, block in top:
+        if key == "default":
+            if "default" in new:
+                block = [f"default: {_scalar(new['default'])}\n"] + [
+                    ln for ln in block[1:] if not ln.strip() or ln.lstrip().startswith("#")
+                ]
+            else:
+                continue
+        elif key == "endpoints":
+            patched = _patch_endpoints(block, name, entry)
+            if patched is None:
+                return None
+            block = patched
+        out.append((key, block))
+    if "default" in new and "default" not in keys:
+        # put `default:` first, after any leading comments
+        out.insert(1, ("default", [f"default: {_scalar(new['default'])}\n"]))
+    if "endpoints" not in keys and entry is not None:
+        out.append(("endpoints", ["endpoints:\n", *_dump_entry(name, entry, 2)]))
+    result = "".join("".join(b) for _, b in out)
+    try:
+        if yaml.safe_load(result) != new:
+            return None
+    except yaml.YAMLError:
+        return None
+    return result
+
+
+def _scalar(value: Any) -> str:
+    import yaml
+
+    return (
+        str(yaml.safe_dump(value, default_flow_style=True, width=1000))
+        .strip()
+        .removesuffix("\n...")
+        .strip()
+    )
+
+
+def _patch_endpoints(block: list[str], name: str, entry: dict[str, Any] | None) -> list[str] | None:
+    head, body = block[0], block[1:]
+    if head.split(":", 1)[1].split("#", 1)[0].strip():  # flow style `endpoints: {...}`
+        if entry is None:
+            return None
+        return None
+    indents = [
+        len(ln) - len(ln.lstrip(" "))
+        for ln in body
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    indent = indents[0] if indents else 2
+    if any("\t" in ln[: len(ln) - len(ln.lstrip())] for ln in body):
+        return None
+    blocks = _split_blocks(body, indent)
+    names = [k for k, _ in blocks if k is not None]
+    if len(names) != len(set(names)):
+        return None
+    new_body: list[str] = []
+    found = False
+    for key, lines in blocks:
+        if key == name:
+            found = True
+            if entry is None:
+                continue
+            trailing: list[str] = []
+            while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("#")):
+                trailing.insert(0, lines.pop())
+            new_body += _dump_entry(name, entry, indent) + trailing
+        else:
+            new_body += lines
+    if not found and entry is not None:
+        trailing2: list[str] = []
+        while new_body and not new_body[-1].strip():
+            trailing2.insert(0, new_body.pop())
+        new_body += _dump_entry(name, entry, indent) + trailing2
+    return [head, *new_body]
+
+
+def _render_file(text: str, doc: dict[str, Any], name: str, entry: dict[str, Any] | None) -> str:
+    import yaml
+
+    patched = _patch_text(text, doc, name, entry)
+    if patched is not None:
+        return patched
+    return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False))
+
+
+def _update(
+    path: Path,
+    name: str,
+    entry: dict[str, Any] | None,
+    *,
+    make_default: bool | None,
+) -> None:
+    with locked(path):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        doc = _parse(text, path)
+        eps = dict(doc.get("endpoints") or {})
+        if entry is None:
+            if name not in eps:
+                raise NotFoundError(
+                    f"no endpoint named {name!r} in {path}",
+                    "List them with: llmctl endpoint list",
+                )
+            del eps[name]
+        else:
+            old = eps.get(name)
+            if (
+                isinstance(old, dict)
+                and "bearer_token" not in entry
+                and old.get("bearer_token")
+                and old.get("endpoint") == entry.get("endpoint")
+            ):  # rewriting the same server without --token-file keeps its token
+                entry = {**entry, "bearer_token": old["bearer_token"]}
+            merged = dict(entry)
+            if isinstance(old, dict):  # keep keys llmctl does not own, in their place
+                merged = {
+                    k: entry.get(k, v)
+                    for k, v in old.items()
+                    if k in entry or k not in OWNED_FIELDS
+                }
+                merged.update({k: v for k, v in entry.items() if k not in merged})
+            eps[name] = merged
+            entry = merged
+        new = dict(doc)
+        if "endpoints" in new or eps:
+            new["endpoints"] = eps
+        if entry is not None and (
+            make_default or (make_default is None and not doc.get("default"))
+        ):
+            new["default"] = name
+        elif entry is None and doc.get("default") == name:
+            new.pop("default", None)
+        text_out = _render_file(text, new, name, entry)
+        if text_out == text and path.exists():
+            if (path.stat().st_mode & 0o777) != 0o600:
+                os.chmod(path, 0o600)
+            return
+        atomic_write(path, text_out.encode("utf-8"))
+
+
+def save_endpoint(
+    ep: Endpoint, *, make_default: bool | None = True, path: Path | None = None
+) -> Path:
+    """Add or replace ``ep`` in the endpoint file (``make_default=None``: only when there is
+    no default yet)."""
+    path = path or endpoints_path()
+    entry = ep.entry(redact=False)
+    for k in ep.extra:
+        entry.pop(k, None)
+    _update(path, ep.name, entry, make_default=make_default)
+    return path
+
+
+def remove_endpoint(name: str, path: Path | None = None) -> Path:
+    path = path or endpoints_path()
+    _update(path, name, None, make_default=None)
+    return path
+
+
+def export(ep: Endpoint, fmt: str, output: Path) -> Path:
+    """Write one endpoint in ``fmt`` to ``output`` (0600, atomic, token included)."""
+    atomic_write(output, render(ep, fmt, reveal=True).encode("utf-8"))
+    return output
+
+
+# --- write: choose, verify, save ---
+
+
+@dataclass
+class WriteResult:
+    endpoint: Endpoint
+    path: str
+    verified: bool
+    warnings: list[str] = field(default_factory=list)
+    probed: dict[str, Any] | None = None
+    default: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint.to_dict(),
+            "path": self.path,
+            "verified": self.verified,
+            "default": self.default,
+            "warnings": self.warnings,
+        }
+
+
+LLM_TYPE_BY_SERVER = {
+    "ollama": "ollama",
+    "docker-model-runner": "docker-model-runner",
+}
+
+
+def _model_matches(wanted: str, have: str, server: str) -> bool:
+    from llmctl.backends.ollama import normalize_model_name
+    from llmctl.backends.openai import normalize_model_id
+
+    if wanted == have:
+        return True
+    if server == "ollama":
+        return normalize_model_name(wanted) == normalize_model_name(have)
+    if server == "docker-model-runner":
+        w = wanted if "/" in wanted else "ai/" + wanted
+        return normalize_model_id(w) == normalize_model_id(have)
+    return wanted.lower() == have.lower()
+
+
+def prepare_endpoint(
+    *,
+    url: str | None = None,
+    model: str | None = None,
+    api: str | None = None,
+    name: str | None = None,
+    token: str | None = None,
+    endpoint_container: str | None = None,
+    llm_type: str | None = None,
+    verify: bool = True,
+    timeout: float = 5.0,
+    targets_from_managed: list[str] | None = None,
+) -> WriteResult:
+    """Decide what to write: find or probe the server, check the model (and tools)."""
+    from datetime import datetime, timezone
+
+    from llmctl.probe import probe
+
+    if api is not None and api not in API_TYPES:
+        raise UsageError(f"--api must be one of {', '.join(API_TYPES)}, not {api!r}")
+    if llm_type is not None and llm_type not in LLM_TYPES:
+        raise UsageError(f"--llm-type must be one of {', '.join(LLM_TYPES)}")
+    warnings: list[str] = []
+    result = None
+    if url is None:
+        found = [
+            r
+            for r in probe(
+                None,
+                timeout=timeout,
+                targets_from_managed=targets_from_managed,
+                include_configured=False,
+                api_key=token,
+            ).results
+            if r.is_llm
+        ]
+        if not found:
+            raise NotFoundError(
+                "no LLM server answered on this machine's usual ports",
+                "Start one (llmctl up ollama) or pass --endpoint URL.",
+            )
+        roots = {r.root for r in found}
+        if len(roots) > 1:
+            listing = ", ".join(f"{r.base_url} ({r.server})" for r in found)
+            raise UsageError(
+                f"several LLM servers answer: {listing}",
+                "Choose one with --endpoint URL.",
+            )
+        result = found[0]
+    elif verify:
+        result = probe([url], timeout=timeout, api_key=token).results[0]
+    if result is not None:
+        if not result.is_llm:
+            from llmctl.client import EndpointUnreachable
+
+            raise EndpointUnreachable(
+                f"{result.url}: {result.reason or 'not an LLM server'}",
+                "Check the URL with: llmctl probe " + result.url,
+            )
+        server = result.server or "openai-compatible"
+        api_type = api or result.api_type or "openai"
+        kind = llm_type or LLM_TYPE_BY_SERVER.get(server, "openai-compatible")
+        base = api_base(connectable(result.root), api_type, kind)
+        if result.status == "loading":
+            warnings.append(f"{result.base_url} is still loading its model")
+    else:
+        assert url is not None
+        ep0 = endpoint_from_url(url, api=api)
+        api_type, kind, base, server = ep0.api_type, llm_type or ep0.llm_type, ep0.endpoint, ""
+    if not model:
+        models = result.models if result is not None else []
+        if len(models) == 1:
+            model = models[0]
+        else:
+            have = ", ".join(models[:10]) if models else "none"
+            raise UsageError(
+                f"--model is required (the server has: {have})",
+                "Pass --model NAME; pull one first with: llmctl pull MODEL",
+            )
+    verified = None
+    if result is not None and verify:
+        present = any(_model_matches(model, m, server) for m in result.models)
+        if not present:
+            from llmctl.client import ModelNotFound
+
+            raise ModelNotFound(model, url=result.base_url or result.root)
+        tools = None
+        if server == "ollama" or (api_type == "ollama" and server == "docker-model-runner"):
+            tools = _ollama_tools(result.root, model, token, timeout)
+            if tools is False:
+                warnings.append(
+                    f"model {model!r} does not support tools (Ollama /api/show capabilities);"
+                    " the MCP client needs tool calling"
+                )
+        verified = Verified(
+            at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+            server=server,
+            model_present=True,
+            tools=tools,
+        )
+    ep = Endpoint(
+        name=name or kind,
+        api_type=api_type,
+        endpoint=base,
+        model=model,
+        llm_type=kind,
+        endpoint_container=endpoint_container or container_url(base),
+        bearer_token=token,
+        verified=verified,
+    )
+    return WriteResult(
+        endpoint=ep, path=str(endpoints_path()), verified=verified is not None, warnings=warnings
+    )
+
+
+def _ollama_tools(root: str, model: str, token: str | None, timeout: float) -> bool | None:
+    from llmctl.backends import ollama
+    from llmctl.backends.http import make_client
+
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    try:
+        with make_client(connectable(root), timeout=timeout, headers=headers) as client:
+            return ollama.supports_tools(client, model)
+    except Exception:  # capability check is advisory
+        return None
+
+
+def write_endpoint(result: WriteResult, *, make_default: bool = True) -> WriteResult:
+    path = save_endpoint(result.endpoint, make_default=make_default)
+    result.path = str(path)
+    result.default = make_default
+    return result

@@ -1,0 +1,602 @@
+"""Detect what answers at a URL, concurrently, each target bounded by a wall-clock deadline.
+
+For every target: a TCP connect first (refused / unreachable / ``localhost`` resolved to
+127.0.0.1 or ::1, whichever answers), then a handful of GETs in parallel whose answers tell
+the servers apart (reference/server-apis.md §7): ``GET /`` text, ``/api/version``,
+``/v1/models`` ``owned_by``, ``/engines/status``, ``/health``, ``/readyz``, ``/info``.
+Bodies are read up to 1 MiB; redirects are reported, never followed; loopback traffic never
+goes through a proxy (``llmctl.backends.http``). asyncio cancellation makes the deadline hard,
+even against a server that trickles bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from llmctl.endpoint import api_base, server_root
+from llmctl.errors import UsageError
+
+DEFAULT_PORTS = (11434, 11435, 12434, 8000, 8080)
+DEFAULT_TIMEOUT = 3.0
+MAX_BODY = 1024 * 1024
+PATHS = (
+    "/",
+    "/api/version",
+    "/api/tags",
+    "/v1/models",
+    "/engines/status",
+    "/engines/v1/models",
+    "/health",
+    "/readyz",
+    "/info",
+    "/version",
+)
+SERVER_NAMES = {
+    "ollama": "Ollama",
+    "docker-model-runner": "Docker Model Runner",
+    "vllm": "vLLM",
+    "llamacpp": "llama.cpp server",
+    "tgi": "TGI",
+    "localai": "LocalAI",
+    "openai-compatible": "OpenAI-compatible",
+}
+
+
+# --- results ---
+
+
+@dataclass
+class Fetch:
+    path: str
+    status: int | None = None
+    content_type: str = ""
+    body: bytes = b""
+    truncated: bool = False
+    error: str | None = None
+    elapsed: float = 0.0
+    location: str | None = None
+
+    def json(self) -> Any:
+        if self.status is None or self.truncated or not self.body.strip():
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def text(self) -> str:
+        return self.body[:512].decode("utf-8", "replace").strip()
+
+
+@dataclass
+class ProbeResult:
+    url: str  # as given
+    root: str  # the server root that was probed (127.0.0.1 rather than localhost)
+    # ready | loading | unhealthy | not-llm | no-answer (TCP accepted, HTTP silent) | unreachable
+    status: str = "unreachable"
+    reason: str | None = None
+    server: str | None = None  # ollama | docker-model-runner | vllm | llamacpp | tgi | ...
+    api_type: str | None = None  # ollama | openai
+    base_url: str | None = None  # what a client should use
+    version: str | None = None
+    models: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    latency_ms: float | None = None
+    elapsed_ms: float = 0.0
+
+    @property
+    def reachable(self) -> bool:
+        return self.status != "unreachable"
+
+    @property
+    def is_llm(self) -> bool:
+        return self.server is not None
+
+    @property
+    def server_name(self) -> str:
+        return SERVER_NAMES.get(self.server or "", self.server or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "root": self.root,
+            "reachable": self.reachable,
+            "status": self.status,
+            "reason": self.reason,
+            "server": self.server,
+            "server_name": self.server_name or None,
+            "api_type": self.api_type,
+            "base_url": self.base_url,
+            "version": self.version,
+            "models": self.models,
+            "evidence": self.evidence,
+            "notes": self.notes,
+            "latency_ms": self.latency_ms,
+            "elapsed_ms": self.elapsed_ms,
+        }
+
+
+@dataclass
+class ProbeReport:
+    results: list[ProbeResult]
+    timeout: float
+    elapsed_ms: float
+
+    @property
+    def found(self) -> list[ProbeResult]:
+        return [r for r in self.results if r.is_llm]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timeout_s": self.timeout,
+            "elapsed_ms": self.elapsed_ms,
+            "found": len(self.found),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+# --- targets ---
+
+
+def normalize_target(url: str) -> tuple[str, str]:
+    """(scheme://host:port[/prefix] root, host). Accepts ``host:port``, ``:port``, a bare
+    port, and API URLs such as ``http://h:12434/engines/v1`` or ``http://h:11434/v1``."""
+    raw = url.strip()
+    if not raw:
+        raise UsageError("empty URL")
+    if raw.isdigit():
+        raw = f"127.0.0.1:{raw}"
+    elif raw.startswith(":") and raw[1:].isdigit():
+        raw = f"127.0.0.1{raw}"
+    if "://" not in raw:
+        raw = "http://" + raw
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"{url!r}: only http:// and https:// URLs can be probed")
+    try:
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"{url!r}: the port is not a number from 1 to 65535") from None
+    host = parts.hostname
+    if not host:
+        raise UsageError(f"{url!r}: no host in the URL")
+    path = parts.path.rstrip("/")
+    for suffix in ("/api/tags", "/api", "/v1/models", "/engines/v1/models"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    root = server_root(urlunsplit((parts.scheme, netloc, path, "", "")))
+    return root, host
+
+
+def extra_targets(targets_from_managed: list[str] | None = None) -> list[str]:
+    """Hook for targets beyond the usual ports: the URLs of the servers llmctl manages
+    (the caller passes them in; this module does not talk to Docker)."""
+    return [t for t in (targets_from_managed or []) if t]
+
+
+def configured_targets() -> list[tuple[str, str | None]]:
+    """(URL, token) of the endpoints in the endpoint file; a broken file is skipped."""
+    from llmctl.endpoint import read_config
+    from llmctl.errors import LlmctlError
+
+    try:
+        _, eps = read_config()
+    except LlmctlError:
+        return []
+    return [(e.endpoint, e.bearer_token) for e in eps]
+
+
+def default_targets(
+    targets_from_managed: list[str] | None = None, *, include_configured: bool = True
+) -> list[tuple[str, str | None]]:
+    targets: list[tuple[str, str | None]] = [(f"http://127.0.0.1:{p}", None) for p in DEFAULT_PORTS]
+    targets += [(t, None) for t in extra_targets(targets_from_managed)]
+    if include_configured:
+        targets += configured_targets()
+    return targets
+
+
+# --- detection (pure) ---
+
+
+def _owned_by(models_doc: Any) -> tuple[list[str], list[Any]]:
+    if (
+        not isinstance(models_doc, dict)
+        or not (isinstance(models_doc.get("data"), list) or models_doc.get("data") is None)
+        or "data" not in models_doc
+    ):
+        return [], []
+    data = [m for m in (models_doc.get("data") or []) if isinstance(m, dict)]
+    return [str(m.get("id")) for m in data if m.get("id")], [m.get("owned_by") for m in data]
+
+
+def classify(result: ProbeResult, fetches: dict[str, Fetch]) -> ProbeResult:
+    """Fill ``result`` from the answers to :data:`PATHS` (no I/O; unit-tested directly)."""
+    from llmctl.backends.http import snippet
+
+    def f(path: str) -> Fetch:
+        return fetches.get(path) or Fetch(path, error="not asked")
+
+    answered = [x for x in fetches.values() if x.status is not None]
+    if not answered:
+        errors = [x.error for x in fetches.values() if x.error]
+        result.status = "unreachable"
+        result.reason = f("/").error or (errors[0] if errors else "no answer")
+        return result
+    root = f("/")
+    result.latency_ms = round(min(x.elapsed for x in answered) * 1000, 1)
+    ev = result.evidence
+    kind: str | None = None
+    root_text = root.text() if root.status == 200 else ""
+    if "Ollama is running" in root_text:
+        kind = "ollama"
+        ev.append("GET / says 'Ollama is running'")
+    elif "Docker Model Runner is running" in root_text:
+        kind = "docker-model-runner"
+        ev.append("GET / says 'Docker Model Runner is running'")
+
+    engines = f("/engines/status").json()
+    if (
+        f("/engines/status").status == 200
+        and isinstance(engines, dict)
+        and engines
+        and all(isinstance(v, str) for v in engines.values())
+    ):
+        ev.append("GET /engines/status lists backends: " + ", ".join(list(engines)[:3]))
+        kind = kind or "docker-model-runner"
+
+    info = f("/info").json()
+    if isinstance(info, dict) and info.get("router") == "text-generation-router":
+        ev.append("GET /info router=text-generation-router")
+        kind = kind or "tgi"
+
+    models_f = f("/v1/models")
+    ids, owners = _owned_by(models_f.json()) if models_f.status == 200 else ([], [])
+    owner_set = {o for o in owners if o is not None}
+    if models_f.status == 200 and ids is not None and models_f.json() is not None:
+        if owner_set:
+            ev.append("GET /v1/models owned_by=" + ",".join(sorted(map(str, owner_set)))[:60])
+        if kind is None:
+            if "vllm" in owner_set:
+                kind = "vllm"
+            elif "llamacpp" in owner_set:
+                kind = "llamacpp"
+            elif "docker" in owner_set:
+                kind = "docker-model-runner"
+            elif ids and owners and all(o == i for o, i in zip(owners, ids, strict=False)):
+                kind = "tgi"
+
+    health = f("/health")
+    health_doc = health.json()
+    loading_503 = (
+        health.status == 503
+        and isinstance(health_doc, dict)
+        and isinstance(health_doc.get("error"), dict)
+        and "loading" in str(health_doc["error"].get("message", "")).lower()
+    )
+    if loading_503:
+        ev.append("GET /health → 503 'Loading model'")
+        kind = kind or "llamacpp"
+    elif health.status == 200 and isinstance(health_doc, dict) and health_doc.get("status") == "ok":
+        ev.append('GET /health → 200 {"status": "ok"}')
+        kind = kind or ("llamacpp" if f("/v1/models").status == 200 else None)
+
+    api_version = f("/api/version").json()
+    if isinstance(api_version, dict) and isinstance(api_version.get("version"), str):
+        ev.append(f"GET /api/version → {api_version['version']}")
+        kind = kind or "ollama"
+
+    readyz = f("/readyz")
+    readyz_doc = readyz.json()
+    localai_starting = (
+        readyz.status == 503
+        and isinstance(readyz_doc, dict)
+        and (readyz_doc.get("status") == "starting")
+    )
+    if kind is None and models_f.status == 200 and models_f.json() is not None:
+        if owners and all(o is None for o in owners) and readyz.status in (200, 503):
+            kind = "localai"
+            ev.append(f"GET /readyz → {readyz.status}; /v1/models has no owned_by")
+        elif localai_starting:
+            kind = "localai"
+        else:
+            kind = "openai-compatible"
+            ev.append("GET /v1/models answers in OpenAI format")
+    if kind is None and localai_starting:
+        kind = "localai"
+        ev.append("GET /readyz → 503 starting")
+
+    version_doc = f("/version").json()
+    if kind is None and models_f.status in (401, 403) and isinstance(version_doc, dict):
+        kind = "vllm" if health.status == 200 and not health.body.strip() else "openai-compatible"
+        ev.append(f"GET /v1/models → {models_f.status} (an API key is required)")
+    if models_f.status in (401, 403):
+        result.notes.append("the server wants an API key (--token-file)")
+
+    if kind is None:
+        result.status = "not-llm"
+        if root.status is not None and 300 <= root.status < 400:
+            result.reason = f"redirects to {root.location or '?'} (not followed)"
+        elif root.status is not None:
+            ctype = root.content_type.split(";")[0] or "no content type"
+            what = f"serving {ctype}" if root.status < 400 else f"answers HTTP {root.status}"
+            body = snippet(root.body, 60)
+            result.reason = f"{what}, not an LLM API" + (f" ({body!r})" if body else "")
+        else:
+            result.reason = f"not an LLM API (GET / failed: {root.error})"
+        return result
+
+    result.server = kind
+    result.api_type = "ollama" if kind == "ollama" else "openai"
+    result.base_url = api_base(result.root, result.api_type, kind)
+
+    # models
+    if kind == "ollama":
+        from llmctl.backends.ollama import parse_tags
+
+        tags = f("/api/tags").json()
+        try:
+            result.models = parse_tags(tags) if isinstance(tags, dict) else ids
+        except Exception:
+            result.models = ids
+    elif kind == "docker-model-runner":
+        dmr_ids, _ = _owned_by(f("/engines/v1/models").json())
+        result.models = dmr_ids or ids
+    else:
+        result.models = ids
+
+    # version
+    if kind == "ollama" and isinstance(api_version, dict):
+        result.version = str(api_version.get("version"))
+    elif kind == "tgi" and isinstance(info, dict) and info.get("version"):
+        result.version = str(info["version"])
+    elif isinstance(version_doc, dict) and isinstance(version_doc.get("version"), str):
+        result.version = version_doc["version"]
+
+    # readiness
+    result.status = "ready"
+    if loading_503:
+        result.status = "loading"
+        result.notes.append("llama.cpp answers 503 on most routes until the model is loaded")
+    elif localai_starting:
+        result.status = "loading"
+        result.notes.append("LocalAI /readyz: startup preload in progress")
+    elif kind in ("vllm", "tgi") and health.status == 503:
+        result.status = "unhealthy"
+        result.reason = "GET /health → 503"
+    if any(x.truncated for x in fetches.values()):
+        big = ", ".join(x.path for x in fetches.values() if x.truncated)
+        result.notes.append(f"answers over 1 MiB were not read: {big}")
+    return result
+
+
+# --- I/O ---
+
+
+async def _connect(host: str, port: int, timeout: float) -> tuple[str | None, str | None]:
+    """(address that accepted, error). ``localhost`` tries 127.0.0.1 and ::1 together."""
+    import asyncio
+    import socket
+
+    candidates = ["127.0.0.1", "::1"] if host.lower() == "localhost" else [host]
+
+    async def one(addr: str) -> str:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(addr, port), timeout)
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return addr
+
+    outcomes = await asyncio.gather(*(one(a) for a in candidates), return_exceptions=True)
+    for addr, outcome in zip(candidates, outcomes, strict=True):
+        if isinstance(outcome, str):
+            return addr, None
+    exc = outcomes[0]
+    if isinstance(exc, asyncio.TimeoutError):
+        return None, f"connect timed out after {timeout:g}s"
+    if isinstance(exc, ConnectionRefusedError):
+        return None, "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return None, "host name not found"
+    if isinstance(exc, OSError):
+        return None, f"cannot connect: {exc.strerror or exc}"
+    return None, f"cannot connect: {exc}"
+
+
+async def _fetch(
+    client: Any, root: str, path: str, timeout: float, headers: dict[str, str] | None
+) -> Fetch:
+    import httpx
+
+    from llmctl.backends.http import describe_transport_error
+
+    t0 = time.monotonic()
+    fetch = Fetch(path)
+    try:
+        async with client.stream(
+            "GET", root + path, timeout=httpx.Timeout(timeout), headers=headers
+        ) as response:
+            fetch.status = response.status_code
+            fetch.content_type = response.headers.get("content-type", "")
+            fetch.location = response.headers.get("location")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    fetch.truncated = True
+                    del body[MAX_BODY:]
+                    break
+            fetch.body = bytes(body)
+    except httpx.HTTPError as exc:
+        if fetch.status is None:
+            fetch.error = describe_transport_error(exc)
+        else:
+            fetch.truncated = True  # the body broke off mid-way
+    fetch.elapsed = time.monotonic() - t0
+    return fetch
+
+
+async def probe_one(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    api_key: str | None = None,
+    loopback_client: Any = None,
+) -> ProbeResult:
+    """Probe one target; returns within ``timeout`` seconds (plus scheduling noise).
+
+    ``loopback_client``: a shared proxy-less client for loopback targets, so a scan of many
+    local ports does not build one client (and TLS context) per target.
+    """
+    import asyncio
+
+    from llmctl.backends.http import is_loopback_host, make_async_client
+
+    t0 = time.monotonic()
+    root, host = normalize_target(url)
+    result = ProbeResult(url=url, root=root)
+    deadline = t0 + timeout
+
+    async def body() -> None:
+        nonlocal root
+        parts = urlsplit(root)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addr, error = await _connect(host, port, timeout)
+        if addr is None:
+            result.status, result.reason = "unreachable", error
+            if port in (8000, 80, 3000) and "refused" in (error or ""):
+                result.notes.append("vLLM and TGI refuse connections while loading a model")
+            return
+        if addr != host:  # localhost → the address that answered
+            netloc = (f"[{addr}]" if ":" in addr else addr) + f":{port}"
+            root = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+            result.root = root
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        remaining = max(0.05, deadline - time.monotonic())
+        own = None
+        if loopback_client is not None and is_loopback_host(urlsplit(root).hostname or ""):
+            client = loopback_client
+        else:
+            client = own = make_async_client(root, timeout=remaining, connect_timeout=remaining)
+        fetches: dict[str, Fetch] = {}
+        try:
+            tasks = {
+                p: asyncio.ensure_future(_fetch(client, root, p, remaining, headers)) for p in PATHS
+            }
+            done, pending = await asyncio.wait(
+                tasks.values(), timeout=max(0.01, deadline - time.monotonic())
+            )
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=0.2)
+            for path, task in tasks.items():
+                if task in done and not task.cancelled() and task.exception() is None:
+                    fetches[path] = task.result()
+                else:
+                    fetches[path] = Fetch(
+                        path,
+                        error=f"accepted the connection but sent no answer within {timeout:g}s",
+                    )
+        finally:
+            if own is not None:
+                await own.aclose()
+        classify(result, fetches)
+        if result.status == "unreachable":  # TCP accepted, but no HTTP answer
+            result.status = "no-answer"
+            errors = [x.error or "" for x in fetches.values()]
+            if all("no answer" in e or "timed out" in e for e in errors):
+                result.reason = (
+                    f"accepted the connection but sent no HTTP answer within {timeout:g}s"
+                )
+
+    try:
+        await asyncio.wait_for(body(), timeout + 0.5)
+    except asyncio.TimeoutError:
+        result.status = "no-answer"
+        result.reason = f"no answer within {timeout:g}s"
+    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
+    return result
+
+
+async def aprobe(
+    urls: list[str] | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    api_key: str | None = None,
+    targets_from_managed: list[str] | None = None,
+    include_configured: bool = True,
+) -> ProbeReport:
+    """Probe ``urls`` (or the defaults) concurrently; see :func:`probe`."""
+    import asyncio
+
+    import httpx  # imported before the clocks start
+
+    from llmctl.backends.http import make_async_client
+
+    if timeout <= 0:
+        raise UsageError("--timeout must be more than 0 seconds")
+    if urls:
+        targets = [(u, api_key) for u in urls]
+    else:
+        targets = default_targets(targets_from_managed, include_configured=include_configured)
+    seen: set[str] = set()
+    unique: list[tuple[str, str | None]] = []
+    for url, token in targets:
+        root, _ = normalize_target(url)  # raises UsageError on a bad URL before any I/O
+        if root in seen:
+            continue
+        seen.add(root)
+        unique.append((url, token or api_key))
+    t0 = time.monotonic()
+    transport = httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=50)
+    )
+    async with make_async_client(
+        "http://127.0.0.1", timeout=timeout, connect_timeout=timeout, transport=transport
+    ) as loopback:
+        results = await asyncio.gather(
+            *(probe_one(u, timeout=timeout, api_key=t, loopback_client=loopback) for u, t in unique)
+        )
+    return ProbeReport(
+        results=list(results),
+        timeout=timeout,
+        elapsed_ms=round((time.monotonic() - t0) * 1000, 1),
+    )
+
+
+def probe(
+    urls: list[str] | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    api_key: str | None = None,
+    targets_from_managed: list[str] | None = None,
+    include_configured: bool = True,
+) -> ProbeReport:
+    """Probe targets concurrently. With no ``urls``: 127.0.0.1 on the usual ports, the
+    servers llmctl manages (``targets_from_managed``) and the configured endpoints."""
+    import asyncio
+
+    coro_args: dict[str, Any] = {
+        "timeout": timeout,
+        "api_key": api_key,
+        "targets_from_managed": targets_from_managed,
+        "include_configured": include_configured,
+    }
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(aprobe(urls, **coro_args))
+    # Called from inside an event loop (library use): run in a worker thread.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, aprobe(urls, **coro_args)).result()
