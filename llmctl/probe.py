@@ -287,7 +287,6 @@ def classify(result: ProbeResult, fetches: dict[str, Fetch]) -> ProbeResult:
         kind = kind or "llamacpp"
     elif health.status == 200 and isinstance(health_doc, dict) and health_doc.get("status") == "ok":
         ev.append('GET /health → 200 {"status": "ok"}')
-        kind = kind or ("llamacpp" if f("/v1/models").status == 200 else None)
 
     api_version = f("/api/version").json()
     if isinstance(api_version, dict) and isinstance(api_version.get("version"), str):
