@@ -1,0 +1,1 @@
+"""Fake LLM servers for tests (see llmfake.py)."""
