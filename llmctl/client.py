@@ -259,6 +259,12 @@ def _transport_error(exc: Exception, url: str, timeout: float) -> ServerError:
     from llmctl.backends.http import describe_transport_error
 
     reason = describe_transport_error(exc)
+    cause: BaseException | None = exc
+    while cause is not None:  # anyio says "All connection attempts failed"; look underneath
+        if isinstance(cause, ConnectionRefusedError):
+            reason = "connection refused"
+            break
+        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)):
         return EndpointUnreachable(
             f"cannot reach {url}: {reason}",
@@ -490,24 +496,32 @@ def chat(
 ) -> Reply:
     """One chat completion through ``endpoint`` (a name, a URL, an Endpoint, or the default).
 
-    ``timeout`` is a wall-clock limit for the whole answer, streaming included.
-    ``on_token`` receives text pieces as they arrive when ``stream`` is true.
+    ``timeout`` is a hard wall-clock limit for the whole answer, streaming included (it
+    runs :func:`achat` on a private event loop, so even a server that trickles its headers
+    is cut off). ``on_token`` receives text pieces as they arrive when ``stream`` is true.
     """
-    ep = resolve_endpoint(endpoint, api)
-    backend = _backend(ep.api_type)
-    from llmctl.backends.http import make_client
+    import asyncio
 
-    with make_client(ep.endpoint, timeout=timeout, headers=ep.auth_headers()) as client:
-        return backend.chat(
-            client,
-            model or ep.model,
-            normalize_messages(messages),
-            tools=tools,
-            stream=stream,
-            timeout=timeout,
-            on_token=on_token,
-            options=options,
-        )
+    coro = achat(
+        messages,
+        tools,
+        endpoint=endpoint,
+        model=model,
+        stream=stream,
+        timeout=timeout,
+        on_token=on_token,
+        api=api,
+        options=options,
+    )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # Called from code that already runs an event loop: use a private one in a thread.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 async def achat(
