@@ -197,22 +197,30 @@ def test_html_200_is_a_clear_error() -> None:
 
 
 def test_truncated_json() -> None:
-    with serve(lambda h: send(h, 200, b'{"message": {"content": "Hel', "application/json")) as url:
-        with pytest.raises(ServerError, match="truncated or invalid JSON"):
-            chat("hi", endpoint=_ep(url, "m"))
+    truncated = b'{"message": {"content": "Hel'
+    with (
+        serve(lambda h: send(h, 200, truncated, "application/json")) as url,
+        pytest.raises(ServerError, match="truncated or invalid JSON"),
+    ):
+        chat("hi", endpoint=_ep(url, "m"))
 
 
 def test_json_5xx() -> None:
     body = json.dumps({"error": {"message": "engine crashed", "type": "api_error"}}).encode()
-    with serve(lambda h: send(h, 500, body, "application/json")) as url:
-        with pytest.raises(ServerError, match=r"HTTP 500: engine crashed"):
-            chat("hi", endpoint=_ep(url + "/v1", "m"))
+    with (
+        serve(lambda h: send(h, 500, body, "application/json")) as url,
+        pytest.raises(ServerError, match=r"HTTP 500: engine crashed"),
+    ):
+        chat("hi", endpoint=_ep(url + "/v1", "m"))
 
 
 def test_redirect_is_not_followed() -> None:
-    with serve(lambda h: send(h, 307, b"", "text/plain", Location="http://evil.invalid/")) as url:
-        with pytest.raises(ServerError, match="redirect"):
-            chat("hi", endpoint=_ep(url, "m"))
+    redirect = {"Location": "http://evil.invalid/"}
+    with (
+        serve(lambda h: send(h, 307, b"", "text/plain", **redirect)) as url,
+        pytest.raises(ServerError, match="redirect"),
+    ):
+        chat("hi", endpoint=_ep(url, "m"))
 
 
 def _stream_forever(h: BaseHTTPRequestHandler) -> None:
