@@ -210,16 +210,27 @@ class DockerCli:
         """`docker model ARGS`; raises PluginMissing when the plugin is not there."""
         result = self.run("model", *args, timeout=timeout, env=NO_AUTO_INSTALL,
                           on_line=on_line)
-        if is_plugin_missing(result, "model"):
-            raise PluginMissing("model", install_hint("model", desktop=self.desktop))
+        self._check_plugin(result, "model")
         return result
 
     def desktop_cmd(self, *args: str, timeout: float = DEFAULT_TIMEOUT) -> CliResult:
         """`docker desktop ARGS`; raises PluginMissing when the plugin is not there."""
         result = self.run("desktop", *args, timeout=timeout)
-        if is_plugin_missing(result, "desktop"):
-            raise PluginMissing("desktop", install_hint("desktop", desktop=True))
+        self._check_plugin(result, "desktop")
         return result
+
+    def _check_plugin(self, result: CliResult, plugin: str) -> None:
+        """Raise PluginMissing when ``result`` is the docker CLI's answer for a missing
+        plugin. Without the plugin, the CLI parses the plugin's flags as its own, so
+        `docker model status --json` fails with `unknown flag: --json` (exit 125) before
+        it ever says "unknown command": that case is confirmed with a flagless call."""
+        missing = is_plugin_missing(result, plugin)
+        if not missing and result.returncode == 125 and "unknown flag" in result.output:
+            env = NO_AUTO_INSTALL if plugin == "model" else None
+            missing = is_plugin_missing(self.run(plugin, "version", env=env), plugin)
+        if missing:
+            raise PluginMissing(plugin, install_hint(plugin, desktop=self.desktop or
+                                                     plugin == "desktop"))
 
     # --- docker model ----------------------------------------------------------------------
     def model_status(self, timeout: float = DEFAULT_TIMEOUT) -> CliStatus:

@@ -641,10 +641,22 @@ class ModelRunner:
                              "`docker model rm`")
             return RunnerDownResult("disabled", "Docker Desktop", notes=notes)
         runners = self.find_runners()
-        if not runners:
-            raise NotFoundError("no Docker Model Runner container on this engine",
-                                "See `llmctl status`.")
         out = RunnerDownResult("removed", "Docker Engine")
+        if not runners:
+            labels = self.engine.volume_labels(VOLUME_NAME) if volumes else None
+            if labels is None:
+                raise NotFoundError("no Docker Model Runner container on this engine",
+                                    "See `llmctl status`.")
+            # The container is gone already; its models volume is removed only when it is
+            # labelled as the runner's (by llmctl or the plugin).
+            if labels.get(LABEL_MANAGED) == "true" or labels.get(LABEL_SERVICE) == SERVICE:
+                if self.engine.remove_volume(VOLUME_NAME):
+                    out.volumes_removed.append(VOLUME_NAME)
+            else:
+                out.volumes_kept.append(VOLUME_NAME)
+                out.notes.append(f"{VOLUME_NAME} carries no llmctl or Model Runner label: "
+                                 f"remove it yourself (`docker volume rm {VOLUME_NAME}`)")
+            return out
         for info in runners:
             if self.engine.remove(info.name):
                 out.removed.append(info.name)
