@@ -20,7 +20,14 @@ def down(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before removing volumes."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Stop and remove a container llmctl made. Volumes are kept unless --volumes."""
+    """Stop and remove a container llmctl made. Volumes are kept unless --volumes.
+
+    `llmctl down model-runner` removes the runner container on Docker Engine, or turns
+    Model Runner off in Docker Desktop (after confirmation or --yes)."""
+    if profile == "model-runner":
+        from llmctl.cli.commands.model_runner import down_model_runner
+
+        return down_model_runner(volumes=volumes, yes=yes, json_out=json_out)
     from llmctl import lifecycle
 
     engine = get_engine()
