@@ -32,6 +32,9 @@ COMMAND_MODULES = [
     "probe",
     "chat",
     "endpoint",
+    "pull",
+    "models",
+    "rm",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,420 @@
+"""Docker Model Runner's models API (reference/server-apis.md §2.1-2.4), and the
+``docker model`` CLI plugin as a fallback when the runner is not reachable over TCP.
+
+HTTP: ``GET /models`` (a bare JSON array), ``POST /models/create`` ``{"from": ref}`` with
+``Accept: application/json`` (one JSON object per line; without that header the server
+HTML-escapes each line, which is tolerated too), ``DELETE /models/{name}``. Errors are plain
+text (``Model not found``) and are turned into one clear line.
+
+CLI: ``docker model pull|ls --json|rm`` run as argument lists (never a shell) with
+``MODEL_RUNNER_NO_AUTO_INSTALL=1`` so that a pull never silently installs a runner container.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from llmctl.backends.http import describe_transport_error, error_text, json_or_error, snippet
+from llmctl.backends.ollama_models import (
+    DEFAULT_STALL_TIMEOUT,
+    PullOutcome,
+    Watchdog,
+    watched_chunks,
+)
+from llmctl.errors import LlmctlError, NotFoundError, ServerError
+from llmctl.progress import ProgressEvent, ProgressSink, null_sink
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_PORT = 12434
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+RETRY_HINT = "Run the same `llmctl pull {model}` again."
+NOT_RUNNING_HINT = ("Start it: Docker Desktop `docker desktop enable model-runner --tcp 12434`; "
+                    "Docker Engine `docker model install-runner`; or set MODEL_RUNNER_HOST.")
+CLI_TIMEOUT = 30.0
+
+
+class RunnerUnreachable(ServerError):
+    """Nothing answered at the Model Runner URL (refused, DNS, connect timeout)."""
+
+
+@dataclass(frozen=True)
+class RunnerModel:
+    id: str  # sha256:<64 hex>
+    tags: tuple[str, ...]
+    created: int | None
+    format: str | None
+    quantization: str | None
+    parameters: str | None  # human-readable, e.g. "361.82 M"
+    architecture: str | None
+    size: str | None  # human-readable, e.g. "256.35 MiB"
+
+
+def parse_models(doc: Any, where: str = "GET /models") -> list[RunnerModel]:
+    """A ``GET /models`` / ``docker model ls --json`` array (``[]`` when empty)."""
+    if doc is None:
+        return []
+    if not isinstance(doc, list):
+        raise ServerError(f"{where}: expected a JSON array, got {type(doc).__name__}")
+    models = []
+    for m in doc:
+        if not isinstance(m, dict):
+            continue
+        raw_cfg = m.get("config")
+        cfg: dict[str, Any] = raw_cfg if isinstance(raw_cfg, dict) else {}
+        tags = m.get("tags") or []
+        created = m.get("created")
+
+        def s(key: str, cfg: dict[str, Any] = cfg) -> str | None:
+            v = cfg.get(key)
+            return str(v) if v not in (None, "") else None
+
+        models.append(RunnerModel(
+            id=str(m.get("id") or "?"),
+            tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+            created=created if isinstance(created, int) and created > 0 else None,
+            format=s("format"), quantization=s("quantization"), parameters=s("parameters"),
+            architecture=s("architecture"), size=s("size"),
+        ))
+    return models
+
+
+def list_models(client: httpx.Client) -> list[RunnerModel]:
+    """``GET /models``. Transport errors propagate as httpx exceptions."""
+    url = f"{client.base_url}".rstrip("/")
+    response = client.get("/models")
+    if response.status_code != 200:
+        raise ServerError(f"GET /models at {url}: HTTP {response.status_code} "
+                          f"({error_text(response)})")
+    return parse_models(json_or_error(response, f"GET /models at {url}"), f"GET /models at {url}")
+
+
+# --- pull --------------------------------------------------------------------------------------
+
+
+def _http_error(model: str, status: int, text: str, url: str, verb: str = "pulling"
+                ) -> LlmctlError:
+    low = text.lower()
+    if status == 404 or "not found" in low:
+        return NotFoundError(
+            f"model {model!r} not found (Model Runner at {url} said: {text or 'HTTP 404'})",
+            "Check the name on https://hub.docker.com/u/ai (or the Hugging Face repository)."
+            if verb == "pulling" else "See what is there with `llmctl models`.",
+            details={"model": model, "server_error": text},
+        )
+    if status in (401, 403):
+        return ServerError(
+            f"{verb} {model}: the registry refused access (HTTP {status}: {text})",
+            "For gated Hugging Face models set HF_TOKEN; for private Docker Hub repositories "
+            "run `docker login`.",
+        )
+    if status == 503 or "not running" in low:
+        return ServerError(f"{verb} {model}: Docker Model Runner is not running ({url}: {text})",
+                           NOT_RUNNING_HINT)
+    return ServerError(f"{verb} {model} failed (Model Runner at {url}, HTTP {status}: {text})",
+                       RETRY_HINT.format(model=model) if verb == "pulling" else None)
+
+
+def pull(
+    client: httpx.Client,
+    model: str,
+    *,
+    on_event: ProgressSink = null_sink,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    bearer_token: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> PullOutcome:
+    """``POST /models/create`` and follow its progress lines until ``type: success``."""
+    import httpx
+
+    url = f"{client.base_url}".rstrip("/")
+    outcome = PullOutcome()
+    watchdog = Watchdog(stall_timeout, clock)
+    hint = RETRY_HINT.format(model=model)
+
+    def stalled() -> LlmctlError:
+        return ServerError(f"pulling {model} stalled at {outcome.where()}: no progress for "
+                           f"{stall_timeout:g} s ({url})", hint)
+
+    body: dict[str, Any] = {"from": model}
+    if bearer_token:
+        body["bearer-token"] = bearer_token
+    on_event(ProgressEvent("model", "pulling", subject=model))
+    try:
+        with client.stream("POST", "/models/create", json=body,
+                           headers={"Accept": "application/json"}) as response:
+            if response.status_code != 200:
+                response.read()
+                raise _http_error(model, response.status_code, _plain(response), url)
+            follow_lines(response.iter_bytes(), model, outcome, watchdog, stalled, on_event)
+    except httpx.TransportError as exc:
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            raise RunnerUnreachable(
+                f"cannot reach Docker Model Runner at {url}: {describe_transport_error(exc)}",
+                NOT_RUNNING_HINT) from None
+        raise ServerError(f"pulling {model} broke off at {outcome.where()}: "
+                          f"{describe_transport_error(exc)} ({url})", hint) from None
+    if not outcome.success:
+        last = outcome.statuses[-1] if outcome.statuses else "nothing"
+        raise ServerError(f"pulling {model}: the stream ended without success at "
+                          f"{outcome.where()} (last: {last!r}; {url})", hint)
+    on_event(ProgressEvent("model", "success", done=True, subject=model))
+    return outcome
+
+
+def _plain(response: httpx.Response) -> str:
+    """Model Runner's plain-text error body (``http.Error`` adds a newline)."""
+    text = error_text(response)
+    return html.unescape(text).strip()
+
+
+def decode_line(line: bytes) -> Any:
+    """One progress line: raw JSON, or HTML-escaped JSON when Accept was ignored."""
+    if line[:2] == b"{&" or b"&#34;" in line or b"&quot;" in line:
+        return json.loads(html.unescape(line.decode("utf-8", "replace")))
+    return json.loads(line)
+
+
+def follow_lines(
+    chunks: Iterator[bytes],
+    model: str,
+    outcome: PullOutcome,
+    watchdog: Watchdog,
+    stalled: Callable[[], LlmctlError],
+    on_event: ProgressSink,
+) -> None:
+    """Parse ``{"type","message","total","layer":{"id","size","current"}}`` lines. The server
+    already throttles them (every 100 ms or 1 MB), so every changed line becomes an event."""
+    layers = outcome.layers
+    seen: set[str] = set()
+    prev = b""
+    rest = b""
+    count = 0
+    for chunk in watched_chunks(chunks, watchdog, stalled):
+        if rest:
+            chunk = rest + chunk
+        lines = chunk.split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            count += 1
+            if line == prev or not line.strip():
+                continue
+            prev = line
+            _handle(line, model, outcome, layers, seen, watchdog, on_event)
+    if rest.strip():
+        count += 1
+        _handle(rest, model, outcome, layers, seen, watchdog, on_event)
+    outcome.lines = count
+
+
+def _handle(line: bytes, model: str, outcome: PullOutcome,
+            layers: dict[str, tuple[int, int | None]], seen: set[str], watchdog: Watchdog,
+            on_event: ProgressSink) -> None:
+    try:
+        doc = decode_line(line)
+    except ValueError:
+        raise ServerError(f"pulling {model}: the server sent a line that is not JSON "
+                          f"({snippet(line)!r})") from None
+    if not isinstance(doc, dict):
+        raise ServerError(f"pulling {model}: unexpected line {snippet(line)!r}")
+    kind = doc.get("type")
+    message = str(doc.get("message") or "")
+    if kind == "error":
+        text = message.removeprefix("Error: ").strip() or "unknown error"
+        if "not found" in text.lower():
+            raise NotFoundError(f"model {model!r} not found (Model Runner said: {text})",
+                                details={"model": model, "server_error": text})
+        raise ServerError(f"pulling {model} failed: {text}", RETRY_HINT.format(model=model),
+                          details={"model": model, "server_error": text})
+    if kind == "success":
+        outcome.success = True
+        outcome.statuses.append(message or "success")
+        watchdog.progressed()
+        return
+    layer = doc.get("layer") if isinstance(doc.get("layer"), dict) else None
+    if kind == "progress" and layer and (layer.get("id") or layer.get("size")):
+        lid = str(layer.get("id") or "layer")
+        short = lid[7:19] if lid.startswith("sha256:") else lid[:12]
+        size = layer.get("size") if isinstance(layer.get("size"), int) else None
+        current = layer.get("current") if isinstance(layer.get("current"), int) else 0
+        old = layers.get(short)
+        if old is None or current > old[0]:
+            watchdog.progressed()
+        if old is None or current != old[0] or size != old[1]:
+            layers[short] = (max(current, old[0] if old else 0), size)
+            on_event(ProgressEvent("model", "downloading", layer=short, current=current,
+                                   total=size, done=size is not None and current >= size,
+                                   subject=model))
+        return
+    status = f"warning: {message}" if kind == "warning" else message
+    if status and status not in seen:
+        seen.add(status)
+        outcome.statuses.append(status)
+        watchdog.progressed()
+        on_event(ProgressEvent("model", status, subject=model))
+
+
+# --- delete ------------------------------------------------------------------------------------
+
+
+def delete(client: httpx.Client, model: str, *, force: bool = False) -> list[dict[str, str]]:
+    """``DELETE /models/{name}`` → ``[{"Untagged": ...}, {"Deleted": "sha256:..."}]``."""
+    import httpx
+
+    url = f"{client.base_url}".rstrip("/")
+    path = "/models/" + quote(model, safe="/:@")
+    try:
+        response = client.request("DELETE", path, params={"force": "true"} if force else None)
+    except httpx.TransportError as exc:
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            raise RunnerUnreachable(
+                f"cannot reach Docker Model Runner at {url}: {describe_transport_error(exc)}",
+                NOT_RUNNING_HINT) from None
+        raise ServerError(f"removing {model}: {describe_transport_error(exc)} ({url})") from None
+    if response.status_code not in (200, 204):
+        raise _http_error(model, response.status_code, _plain(response), url, verb="removing")
+    try:
+        doc = response.json() if response.content.strip() else []
+    except ValueError:
+        return []
+    return [d for d in doc if isinstance(d, dict)] if isinstance(doc, list) else []
+
+
+# --- the `docker model` CLI plugin ----------------------------------------------------------------
+
+
+def docker_cli() -> str | None:
+    """The docker executable, or None when it is not on PATH."""
+    return shutil.which("docker")
+
+
+def _cli_env() -> dict[str, str]:
+    return {**os.environ, "MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
+
+
+def _cli_error(model: str, verb: str, text: str, code: int) -> LlmctlError:
+    low = text.lower()
+    last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
+    if "unknown command" in low or "is not a docker command" in low:
+        return ServerError(
+            "Docker Model Runner is not reachable over TCP and the `docker model` CLI plugin "
+            "is not installed",
+            "Install the docker-model-plugin package, or enable TCP (MODEL_RUNNER_HOST).",
+        )
+    if "not running" in low or "install-runner" in low:
+        return ServerError(f"{verb} {model}: Docker Model Runner is not running", NOT_RUNNING_HINT)
+    if "not found" in low:
+        return NotFoundError(f"model {model!r} not found (docker model said: {last})",
+                             details={"model": model, "server_error": last})
+    return ServerError(f"{verb} {model} with `docker model` failed (exit {code}): "
+                       f"{last or 'no output'}")
+
+
+def cli_pull(
+    model: str,
+    *,
+    on_event: ProgressSink = null_sink,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    docker: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> PullOutcome:
+    """``docker model pull MODEL``: stream its output lines as progress events, with the same
+    stall watchdog (no new output line for ``stall_timeout`` s)."""
+    exe = docker or docker_cli()
+    if exe is None:
+        raise ServerError("Docker Model Runner is not reachable over TCP and `docker` is not "
+                          "on PATH", NOT_RUNNING_HINT)
+    outcome = PullOutcome()
+    watchdog = Watchdog(stall_timeout, clock)
+    on_event(ProgressEvent("model", "pulling (docker model pull)", subject=model))
+    proc = subprocess.Popen(  # an argument list, never a shell
+        [exe, "model", "pull", model], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, env=_cli_env(),
+    )
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    tail: list[str] = []
+
+    def stalled() -> LlmctlError:
+        return ServerError(f"`docker model pull {model}` stalled: no new output for "
+                           f"{stall_timeout:g} s", RETRY_HINT.format(model=model))
+
+    try:
+        seen: set[str] = set()
+        rest = b""
+        for chunk in watched_chunks(iter(lambda: os.read(fd, 65536), b""), watchdog, stalled):
+            parts = (rest + chunk).replace(b"\r", b"\n").split(b"\n")
+            rest = parts.pop()
+            for raw in parts:
+                text = raw.decode("utf-8", "replace").strip()
+                if not text or text in seen:
+                    continue
+                seen.add(text)
+                tail = [*tail[-4:], text]
+                outcome.statuses.append(text)
+                watchdog.progressed()
+                on_event(ProgressEvent("model", text, subject=model))
+        if rest.strip():
+            tail.append(rest.decode("utf-8", "replace").strip())
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        proc.stdout.close()
+    if code != 0:
+        raise _cli_error(model, "pulling", "\n".join(tail), code)
+    outcome.success = True
+    on_event(ProgressEvent("model", "success", done=True, subject=model))
+    return outcome
+
+
+def _run_cli(args: list[str], what: str, docker: str | None) -> subprocess.CompletedProcess[str]:
+    exe = docker or docker_cli()
+    if exe is None:
+        raise RunnerUnreachable("Docker Model Runner is not reachable over TCP and `docker` is "
+                                "not on PATH", NOT_RUNNING_HINT)
+    try:
+        return subprocess.run(  # an argument list, never a shell
+            [exe, "model", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            env=_cli_env(), timeout=CLI_TIMEOUT, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ServerError(f"`docker model {' '.join(args)}` did not finish in "
+                          f"{CLI_TIMEOUT:g} s ({what})") from None
+
+
+def cli_list(docker: str | None = None) -> list[RunnerModel]:
+    """``docker model ls --json``."""
+    proc = _run_cli(["ls", "--json"], "listing models", docker)
+    if proc.returncode != 0:
+        err = _cli_error("", "listing models", proc.stdout + proc.stderr, proc.returncode)
+        raise RunnerUnreachable(err.message, err.hint)
+    try:
+        doc = json.loads(proc.stdout or "[]")
+    except ValueError:
+        raise ServerError(f"`docker model ls --json` printed something that is not JSON "
+                          f"({snippet(proc.stdout)!r})") from None
+    return parse_models(doc, "docker model ls --json")
+
+
+def cli_rm(model: str, *, force: bool = False, docker: str | None = None) -> None:
+    """``docker model rm [-f] MODEL``."""
+    args = ["rm", *(["-f"] if force else []), model]
+    proc = _run_cli(args, f"removing {model}", docker)
+    if proc.returncode != 0:
+        raise _cli_error(model, "removing", proc.stdout + proc.stderr, proc.returncode)

@@ -1,0 +1,383 @@
+"""Ollama model management: pull (streamed), delete, list (reference/server-apis.md §1.3,
+§1.6, §1.9), plus the stream plumbing both model backends share.
+
+Functions take an httpx client from :func:`llmctl.backends.http.make_client` whose
+``base_url`` is the server root. The pull reads the body on a helper thread in chunks and
+splits lines itself, so that:
+
+* the stall watchdog is a wall-clock check (httpx's read timeout is per read): a stall is no
+  increase of completed bytes and no new status for ``stall_timeout`` seconds, whether the
+  server is silent, trickles bytes, or repeats identical lines forever;
+* a repeated line (Ollama resends identical progress every ~60 ms) costs one ``bytes``
+  comparison: it is neither parsed nor turned into an event;
+* layer progress is handed to the sink at most every ``emit_interval`` seconds per pull,
+  while new layers, finished layers and status changes are always passed on.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmctl.backends.http import describe_transport_error, error_text, snippet
+from llmctl.errors import LlmctlError, NotFoundError, ServerError
+from llmctl.progress import ProgressEvent, ProgressSink, null_sink
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_STALL_TIMEOUT = 60.0
+EMIT_INTERVAL = 0.1
+RESUME_HINT = ("Run the same `llmctl pull {model}` again: Ollama keeps what was downloaded "
+               "and resumes.")
+
+
+# --- shared stream plumbing --------------------------------------------------------------------
+
+
+class Watchdog:
+    """Wall-clock stall detection: ``progressed()`` on real progress, ``remaining()`` left."""
+
+    __slots__ = ("clock", "last", "timeout")
+
+    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.timeout = timeout
+        self.clock = clock
+        self.last = clock()
+
+    def progressed(self) -> None:
+        self.last = self.clock()
+
+    def remaining(self) -> float:
+        return self.last + self.timeout - self.clock()
+
+
+_END = object()
+
+
+def watched_chunks(
+    chunks: Iterator[bytes], watchdog: Watchdog, on_stall: Callable[[], LlmctlError]
+) -> Iterator[bytes]:
+    """Yield ``chunks`` (read on a daemon thread) until they end; raise ``on_stall()`` as
+    soon as the watchdog runs out, even while the producer is blocked in a read.
+
+    Exceptions raised by the producer are re-raised here. KeyboardInterrupt reaches the
+    caller: waiting on the queue is interruptible.
+    """
+    q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                q.put(chunk)
+            q.put(_END)
+        except BaseException as exc:
+            q.put(exc)
+
+    threading.Thread(target=pump, name="llmctl-stream", daemon=True).start()
+    get = q.get
+    while True:
+        remaining = watchdog.remaining()
+        if remaining <= 0:
+            raise on_stall()
+        try:
+            item = get(timeout=min(remaining, 1.0))
+        except queue.Empty:
+            continue
+        if item is _END:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def percent(done: int, total: int) -> str:
+    return f"{100 * done / total:.0f}%" if total else "0%"
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # pragma: no cover
+
+
+@dataclass
+class PullOutcome:
+    """What a finished pull stream said."""
+
+    statuses: list[str] = field(default_factory=list)
+    layers: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # id -> (done, total)
+    lines: int = 0
+    success: bool = False
+
+    @property
+    def completed(self) -> int:
+        return sum(done for done, _total in self.layers.values())
+
+    @property
+    def total(self) -> int:
+        return sum(total or 0 for _done, total in self.layers.values())
+
+    def where(self) -> str:
+        """``42% (1.2 GB of 2.9 GB)``, or the last status when no bytes were announced."""
+        if self.total:
+            return (f"{percent(self.completed, self.total)} ({human_size(self.completed)} of "
+                    f"{human_size(self.total)})")
+        return f"'{self.statuses[-1]}'" if self.statuses else "the start"
+
+
+def transport_failure(exc: BaseException, what: str, url: str, hint: str | None) -> ServerError:
+    """A dropped / refused / timed-out connection as one clear line."""
+    return ServerError(f"{what}: {describe_transport_error(exc)} ({url})", hint)
+
+
+# --- pull --------------------------------------------------------------------------------------
+
+
+def _pull_error(model: str, text: str, status: int | None) -> LlmctlError:
+    low = text.lower()
+    if "file does not exist" in low or "not found" in low or status == 404:
+        return NotFoundError(
+            f"model {model!r} not found in the registry (Ollama said: {text})",
+            "Check the name and tag on https://ollama.com/library.",
+            details={"model": model, "server_error": text},
+        )
+    where = f"HTTP {status}: " if status is not None else ""
+    return ServerError(f"pulling {model} failed ({where}{text})",
+                       RESUME_HINT.format(model=model),
+                       details={"model": model, "server_error": text})
+
+
+def pull(
+    client: httpx.Client,
+    model: str,
+    *,
+    on_event: ProgressSink = null_sink,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    insecure: bool = False,
+    emit_interval: float = EMIT_INTERVAL,
+    clock: Callable[[], float] = time.monotonic,
+) -> PullOutcome:
+    """``POST /api/pull`` and follow its NDJSON stream until ``success``.
+
+    Raises NotFoundError for an unknown model, ServerError for an error line in a 200 stream,
+    a 4xx/5xx, a stall, a dropped connection or a stream that ends without ``success``.
+    """
+    import httpx
+
+    url = f"{client.base_url}".rstrip("/")
+    hint = RESUME_HINT.format(model=model)
+    outcome = PullOutcome()
+    watchdog = Watchdog(stall_timeout, clock)
+
+    def stalled() -> LlmctlError:
+        return ServerError(
+            f"pulling {model} stalled at {outcome.where()}: no progress for "
+            f"{stall_timeout:g} s ({url})", hint)
+
+    body = {"model": model, "stream": True}
+    if insecure:
+        body["insecure"] = True
+    on_event(ProgressEvent("model", "pulling", subject=model))
+    try:
+        with client.stream("POST", "/api/pull", json=body) as response:
+            if response.status_code != 200:
+                response.read()
+                raise _pull_error(model, error_text(response), response.status_code)
+            _follow(response.iter_bytes(), model, outcome, watchdog, stalled, on_event,
+                    emit_interval, clock)
+    except httpx.TransportError as exc:
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            raise transport_failure(exc, f"cannot reach Ollama to pull {model}", url,
+                                    "Start it with `llmctl up ollama`, or give --endpoint URL."
+                                    ) from None
+        raise ServerError(
+            f"pulling {model} broke off at {outcome.where()}: {describe_transport_error(exc)} "
+            f"({url})", hint) from None
+    if not outcome.success:
+        last = outcome.statuses[-1] if outcome.statuses else "nothing"
+        raise ServerError(
+            f"pulling {model}: the stream ended without 'success' at {outcome.where()} "
+            f"(last status: {last!r}; {url})", hint)
+    on_event(ProgressEvent("model", "success", done=True, subject=model))
+    return outcome
+
+
+def _follow(
+    chunks: Iterator[bytes],
+    model: str,
+    outcome: PullOutcome,
+    watchdog: Watchdog,
+    stalled: Callable[[], LlmctlError],
+    on_event: ProgressSink,
+    emit_interval: float,
+    clock: Callable[[], float],
+) -> None:
+    """Parse the NDJSON pull stream. Hot loop: keep per-line work minimal."""
+    loads = json.loads
+    layers = outcome.layers
+    statuses = outcome.statuses
+    seen_status: set[str] = set()
+    prev = b""
+    rest = b""
+    next_emit = 0.0
+    count = 0
+    for chunk in watched_chunks(chunks, watchdog, stalled):
+        if rest:
+            chunk = rest + chunk
+        lines = chunk.split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            count += 1
+            if line == prev:
+                continue  # Ollama repeats identical progress lines: nothing new
+            prev = line
+            if not line or line.isspace():
+                continue
+            try:
+                doc = loads(line)
+            except ValueError:
+                raise ServerError(f"pulling {model}: the server sent a line that is not JSON "
+                                  f"({snippet(line)!r})") from None
+            if type(doc) is not dict:
+                raise ServerError(f"pulling {model}: unexpected line {snippet(line)!r}")
+            if "error" in doc:
+                outcome.lines = count
+                raise _pull_error(model, str(doc["error"]), None)
+            status = doc.get("status") or ""
+            digest = doc.get("digest")
+            if digest:
+                total = doc.get("total")
+                completed = doc.get("completed") or 0  # omitted while 0 (omitempty)
+                layer = digest[7:19] if digest.startswith("sha256:") else digest[:12]
+                old = layers.get(layer)
+                if old is None:
+                    layers[layer] = (completed, total)
+                    watchdog.progressed()
+                    if status not in seen_status:
+                        seen_status.add(status)
+                        statuses.append(status)
+                    done = total is not None and completed >= total
+                    on_event(ProgressEvent("model", status, layer=layer, current=completed,
+                                           total=total, done=done, subject=model))
+                    continue
+                if completed > old[0] or total != old[1]:
+                    layers[layer] = (max(completed, old[0]), total)
+                    if completed > old[0]:
+                        watchdog.progressed()
+                    done = total is not None and completed >= total
+                    now = clock()
+                    if done or now >= next_emit:
+                        next_emit = now + emit_interval
+                        on_event(ProgressEvent("model", status, layer=layer,
+                                               current=completed, total=total, done=done,
+                                               subject=model))
+                continue
+            if status not in seen_status:
+                seen_status.add(status)
+                statuses.append(status)
+                watchdog.progressed()
+                if status == "success":
+                    outcome.success = True
+                    continue  # the caller announces success once the stream is over
+                on_event(ProgressEvent("model", status, subject=model))
+    if rest.strip():
+        outcome.lines = count + 1
+        try:
+            doc = json.loads(rest)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            if "error" in doc:
+                raise _pull_error(model, str(doc["error"]), None)
+            if doc.get("status") == "success":
+                outcome.success = True
+                statuses.append("success")
+    outcome.lines = max(outcome.lines, count)
+
+
+# --- delete ------------------------------------------------------------------------------------
+
+
+def delete(client: httpx.Client, model: str) -> None:
+    """``DELETE /api/delete`` with the JSON body ``{"model": ...}`` (§1.9)."""
+    import httpx
+
+    url = f"{client.base_url}".rstrip("/")
+    try:
+        response = client.request("DELETE", "/api/delete", json={"model": model})
+    except httpx.TransportError as exc:
+        raise transport_failure(exc, f"cannot reach Ollama to remove {model}", url,
+                                "Start it with `llmctl up ollama`, or give --endpoint URL."
+                                ) from None
+    if response.status_code == 200:
+        return
+    text = error_text(response)
+    if response.status_code == 404:
+        raise NotFoundError(f"model {model!r} not found at {url} (Ollama said: {text})",
+                            "See what is there with `llmctl models`.",
+                            details={"model": model, "server_error": text})
+    raise ServerError(f"removing {model} failed at {url} (HTTP {response.status_code}: {text})")
+
+
+# --- list --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OllamaModel:
+    name: str
+    size: int | None
+    digest: str | None
+    modified: str | None
+    parameters: str | None
+    quantization: str | None
+    family: str | None
+
+
+def parse_tags(doc: Any, url: str = "") -> list[OllamaModel]:
+    """``/api/tags`` → models (``{"models": []}``; null or absent means none)."""
+    if not isinstance(doc, dict):
+        raise ServerError(f"GET /api/tags{' at ' + url if url else ''}: expected a JSON object")
+    items = doc.get("models") or []
+    if not isinstance(items, list):
+        raise ServerError(f"GET /api/tags{' at ' + url if url else ''}: 'models' is not a list")
+    out = []
+    for m in items:
+        if not isinstance(m, dict):
+            continue
+        raw = m.get("details")
+        details: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        size = m.get("size")
+        out.append(OllamaModel(
+            name=str(m.get("name") or m.get("model") or "?"),
+            size=size if isinstance(size, int) else None,
+            digest=str(m["digest"]) if m.get("digest") else None,
+            modified=str(m["modified_at"]) if m.get("modified_at") else None,
+            parameters=details.get("parameter_size") or None,
+            quantization=details.get("quantization_level") or None,
+            family=details.get("family") or None,
+        ))
+    return out
+
+
+def list_models(client: httpx.Client) -> list[OllamaModel]:
+    """``GET /api/tags``. Transport errors propagate as httpx exceptions (callers report
+    unreachable backends without failing)."""
+    from llmctl.backends.http import json_or_error
+
+    url = f"{client.base_url}".rstrip("/")
+    response = client.get("/api/tags")
+    if response.status_code != 200:
+        raise ServerError(f"GET /api/tags at {url}: HTTP {response.status_code} "
+                          f"({error_text(response)})")
+    return parse_tags(json_or_error(response, f"GET /api/tags at {url}"), url)

@@ -1,0 +1,67 @@
+"""`llmctl pull MODEL`: pull a model into Ollama or Docker Model Runner, with progress."""
+
+from __future__ import annotations
+
+import typer
+
+from llmctl.cli.common import JSON_OPTION
+from llmctl.cli.output import emit_json, err, out, warn
+
+BACKEND_HELP = "ollama | model-runner (default: from the name: ai/…, hf.co/… → model-runner)."
+ENDPOINT_HELP = "Server URL (default: the managed Ollama container, OLLAMA_HOST, then :11434)."
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pull")(pull)
+
+
+def engine_factory():  # type: ignore[no-untyped-def]
+    """The Docker engine, for finding the servers llmctl manages (connected lazily)."""
+    from llmctl.cli.common import get_engine
+
+    return get_engine()
+
+
+def pull(
+    model: str = typer.Argument(..., help="llama3.2, qwen2.5:7b, ai/smollm2:360M-Q4_K_M, …"),
+    backend: str | None = typer.Option(None, "--backend", "-b", help=BACKEND_HELP),
+    endpoint: str | None = typer.Option(None, "--endpoint", "-e", help=ENDPOINT_HELP),
+    progress: str = typer.Option("auto", "--progress", help="auto | tty | plain | json | none."),
+    stall_timeout: float = typer.Option(
+        60.0, "--stall-timeout", help="Fail when no bytes and no new step arrive for this long."),
+    insecure: bool = typer.Option(False, "--insecure",
+                                  help="Ollama: allow an http:// registry."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Pull MODEL into the backend its name belongs to, showing progress on stderr.
+
+    Routing: ai/…, docker.io/ai/… and hf.co/… go to Docker Model Runner, everything else to
+    Ollama. Names are checked before anything is sent. A failed Ollama pull resumes when run
+    again. Exit codes: 0 pulled, 1 failed, 2 bad name or option, 7 unknown model, 130 Ctrl-C.
+    """
+    from llmctl import models
+    from llmctl.cli.progress import progress_sink, resolve_mode
+    from llmctl.errors import UsageError
+    from llmctl.names import route
+
+    mode = resolve_mode(progress)
+    if stall_timeout <= 0:
+        raise UsageError(f"--stall-timeout {stall_timeout:g} must be more than 0 seconds")
+    ref = route(model, backend)
+    target = models.resolve_target(ref.backend, endpoint=endpoint,
+                                   engine_factory=engine_factory, warn=warn)
+    if mode != "none":
+        err(f"using {target.describe()}")
+    with progress_sink(mode) as sink:
+        result = models.pull(ref, target, progress=sink, stall_timeout=stall_timeout,
+                             insecure=insecure)
+    if json_out:
+        emit_json("pull", result)
+        return
+    from llmctl.backends.ollama_models import human_size
+
+    size = human_size(result.size) if result.size else "size unknown"
+    digest = f", digest {result.digest.removeprefix('sha256:')[:12]}" if result.digest else ""
+    via = " via `docker model`" if result.via != "http" else ""
+    out(f"pulled {result.model} ({size}{digest}) in {result.duration_s:.1f} s "
+        f"into {models.BACKEND_LABELS[result.backend]} at {result.endpoint}{via}")
