@@ -8,6 +8,7 @@ at once the loser (HTTP 409) reuses the winner's container.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -163,6 +164,25 @@ def _changes(existing: ContainerInfo, spec: ContainerSpec) -> str:
     return ", ".join(diffs) or "environment, GPU or command"
 
 
+def _adopt_twin(engine: Engine, spec: ContainerSpec, *, after_409: bool = False) -> bool:
+    """True when a container with our name and the same spec exists now (a concurrent `up`
+    won the race): it is started if needed and reused instead of failing."""
+    theirs = engine.get(spec.name)
+    for _ in range(50 if after_409 else 0):
+        # The daemon reserves the name before the winner's create returns: the container
+        # can answer 404 for a moment after our 409.
+        if theirs is not None:
+            break
+        time.sleep(0.1)
+        theirs = engine.get(spec.name)
+    if theirs is None or theirs.labels.get(LABEL_SPEC_HASH) != spec.labels[LABEL_SPEC_HASH]:
+        return False
+    if not theirs.running:
+        with contextlib.suppress(LlmctlError):
+            engine.start(spec.name)
+    return True
+
+
 def plan_up(
     engine: Engine | None, profile: Profile, opts: UpOptions
 ) -> tuple[ContainerSpec, ContainerInfo | None, str | None]:
@@ -217,33 +237,35 @@ def up(
 
     created_here = False
     if existing is None:
-        if not port_free(spec.host_port, spec.bind) and engine.target.is_local:
-            raise port_conflict(engine, spec.host_port, spec.bind, explicit=opts.port is not None)
-        if not engine.image_present(spec.image):
-            notify(f"pulling image {spec.image}")
-            engine.pull_image(spec.image, progress)
-        try:
-            engine.run(spec)
-            created_here = True
-        except ConflictError as exc:
-            if exc.details.get("reason") == "name":
-                # Someone else created it between our look and our create: reuse theirs.
-                theirs = engine.get(spec.name)
-                if theirs is None or theirs.labels.get(LABEL_SPEC_HASH) != \
-                        spec.labels[LABEL_SPEC_HASH]:
-                    raise ConflictError(
-                        f"another llmctl run created {spec.name} with a different spec",
-                        "Run `llmctl status`, then `llmctl up --recreate` if needed.",
-                    ) from exc
-                action = "reused"
-                if not theirs.running:
-                    with contextlib.suppress(LlmctlError):
-                        engine.start(spec.name)
-            elif exc.details.get("port"):
+        if engine.target.is_local and not port_free(spec.host_port, spec.bind):
+            # Another `up` of the same instance may have won the race since we looked.
+            if not _adopt_twin(engine, spec):
                 raise port_conflict(engine, spec.host_port, spec.bind,
-                                    explicit=opts.port is not None) from exc
-            else:
-                raise
+                                    explicit=opts.port is not None)
+            action = "reused"
+        else:
+            if not engine.image_present(spec.image):
+                notify(f"pulling image {spec.image}")
+                engine.pull_image(spec.image, progress)
+            try:
+                engine.run(spec)
+                created_here = True
+            except ConflictError as exc:
+                if exc.details.get("reason") == "name":
+                    # Someone created it between our look and our create (HTTP 409).
+                    if not _adopt_twin(engine, spec, after_409=True):
+                        raise ConflictError(
+                            f"another llmctl run created {spec.name} with a different spec",
+                            "Run `llmctl status`, then `llmctl up --recreate` if needed.",
+                        ) from exc
+                    action = "reused"
+                elif exc.details.get("port"):
+                    if not _adopt_twin(engine, spec):
+                        raise port_conflict(engine, spec.host_port, spec.bind,
+                                            explicit=opts.port is not None) from exc
+                    action = "reused"
+                else:
+                    raise
     elif action == "started":
         engine.start(spec.name)
 

@@ -57,7 +57,8 @@ def wait_ready(
         last = check.detail
         if container_state is not None:
             state, code = container_state()
-            if state not in ("running", "created", "restarting"):
+            # "restarting" means it already crashed once: a crash loop is not "starting".
+            if state not in ("running", "created"):
                 raise NotReadyError(
                     f"the container {state} (exit code {code}) before the server was ready",
                     _logs_hint(logs),

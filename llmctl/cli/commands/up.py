@@ -31,9 +31,22 @@ def up(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the container spec only."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Confirm exposing the server."),
     progress: str = typer.Option("auto", "--progress", help="auto | tty | plain | json | none."),
+    tcp: int | None = typer.Option(None, "--tcp",
+                                   help="model-runner only: host TCP port (default 12434)."),
+    gpu: str = typer.Option("auto", "--gpu",
+                            help="model-runner only: auto | none | cuda | rocm."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Run PROFILE in a container, published on 127.0.0.1, and wait until it answers."""
+    """Run PROFILE in a container, published on 127.0.0.1, and wait until it answers.
+
+    `llmctl up model-runner --tcp 12434` turns on Docker Model Runner instead (Docker
+    Desktop's feature, or the runner container on Docker Engine)."""
+    if profile == "model-runner":
+        from llmctl.cli.commands.model_runner import up_model_runner
+
+        return up_model_runner(tcp=tcp if tcp is not None else port, gpu=gpu,
+                               yes=yes or recreate, json_out=json_out, wait=wait,
+                               timeout=timeout)
     from llmctl import lifecycle
     from llmctl.cli.progress import progress_sink, resolve_mode
     from llmctl.errors import EngineUnavailable, UsageError
@@ -94,9 +107,10 @@ def up(
         return
     verb = {"created": "started", "reused": "already running", "started": "restarted",
             "recreated": "recreated"}.get(result.action, result.action)
-    ready = {True: f"ready in {result.ready_seconds:.1f} s", None: "not checked",
-             False: "not ready"}[result.ready] if result.ready_seconds is not None or \
-        result.ready is not True else "ready"
+    if result.ready and result.ready_seconds is not None:
+        ready = f"ready in {result.ready_seconds:.1f} s"
+    else:
+        ready = "ready" if result.ready else "readiness not checked"
     out(f"{result.instance}: {verb} ({result.container}, {result.image}), {ready}")
     out(f"  endpoint (this machine):   {result.base_url}")
     out(f"  endpoint (containers):     {result.endpoint_container}"
