@@ -443,6 +443,15 @@ async def _fetch(
     return fetch
 
 
+def _next_paths(root: Fetch) -> list[str]:
+    text = root.text() if root.status == 200 else ""
+    if "Ollama is running" in text:
+        return ["/api/version", "/api/tags"]
+    if "Docker Model Runner is running" in text:
+        return ["/engines/status", "/engines/v1/models", "/version"]
+    return [p for p in PATHS if p != "/"]
+
+
 async def probe_one(
     url: str,
     *,
@@ -481,14 +490,19 @@ async def probe_one(
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         remaining = max(0.05, deadline - time.monotonic())
         own = None
-        if loopback_client is not None and is_loopback_host(urlsplit(root).hostname or ""):
+        if (
+            loopback_client is not None
+            and root.startswith("http://")
+            and is_loopback_host(urlsplit(root).hostname or "")
+        ):
             client = loopback_client
         else:
             client = own = make_async_client(root, timeout=remaining, connect_timeout=remaining)
         fetches: dict[str, Fetch] = {}
-        try:
+
+        async def fetch_all(paths: list[str]) -> None:
             tasks = {
-                p: asyncio.ensure_future(_fetch(client, root, p, remaining, headers)) for p in PATHS
+                p: asyncio.ensure_future(_fetch(client, root, p, remaining, headers)) for p in paths
             }
             done, pending = await asyncio.wait(
                 tasks.values(), timeout=max(0.01, deadline - time.monotonic())
@@ -505,6 +519,14 @@ async def probe_one(
                         path,
                         error=f"accepted the connection but sent no answer within {timeout:g}s",
                     )
+
+        try:
+            # GET / first: its text names Ollama and Model Runner, which then need only
+            # a couple more GETs; anything else gets the full set of tell-tale paths.
+            await fetch_all(["/"])
+            first = fetches["/"]
+            if first.status is not None and time.monotonic() < deadline:
+                await fetch_all(_next_paths(first))
         finally:
             if own is not None:
                 await own.aclose()
@@ -556,8 +578,11 @@ async def aprobe(
         seen.add(root)
         unique.append((url, token or api_key))
     t0 = time.monotonic()
+    # Plain-http loopback only (https targets get their own client), so no CA bundle to load.
+    # No keep-alive: a probe is one-shot, and a reused connection to a server that writes
+    # headers and body in two segments without TCP_NODELAY costs a 40 ms delayed ACK.
     transport = httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=50)
+        verify=False, limits=httpx.Limits(max_connections=None, max_keepalive_connections=0)
     )
     async with make_async_client(
         "http://127.0.0.1", timeout=timeout, connect_timeout=timeout, transport=transport
