@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "pull",
     "models",
     "rm",
+    "doctor",
 ]
 
 app = typer.Typer(
