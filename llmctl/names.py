@@ -210,11 +210,11 @@ class DockerModelRef:
 
 def _split_domain(s: str) -> tuple[str | None, str]:
     """distribution/reference ``splitDockerDomain``: the first component is a registry when
-    it has a ``.`` or ``:``, is ``localhost``, or has upper-case letters."""
+    it has a ``.`` or ``:`` or is ``localhost`` (the input is already lower-cased)."""
     first, sep, rest = s.partition("/")
     if not sep:
         return None, s
-    if "." in first or ":" in first or first == "localhost" or first.lower() != first:
+    if "." in first or ":" in first or first == "localhost":
         return first, rest
     return None, s
 
@@ -248,7 +248,7 @@ def parse_model_runner_ref(ref: str) -> DockerModelRef:
                 why = (f"contains {bad!r}; allowed: letters, digits, '_', '.', '-'" if bad
                        else "is longer than 128 characters")
             raise _bad(ref, f"the tag {tag!r} {why}")
-    registry, path = _split_domain(s)
+    registry, path = _split_domain(s.lower())  # the name part is lower-cased first
     if registry is not None:
         low = registry.lower()
         if low in _HF_ALIASES:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 DEFAULT_STALL_TIMEOUT = 60.0
 EMIT_INTERVAL = 0.1
+QUEUE_CHUNKS = 32  # chunks of up to 64 KiB buffered between the reader thread and the parser
 RESUME_HINT = ("Run the same `llmctl pull {model}` again: Ollama keeps what was downloaded "
                "and resumes.")
 
@@ -69,31 +70,45 @@ def watched_chunks(
     Exceptions raised by the producer are re-raised here. KeyboardInterrupt reaches the
     caller: waiting on the queue is interruptible.
     """
-    q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    q: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_CHUNKS)  # bounded: memory stays flat
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer is gone: stop reading
 
     def pump() -> None:
         try:
             for chunk in chunks:
-                q.put(chunk)
-            q.put(_END)
+                if not put(chunk):
+                    return
+            put(_END)
         except BaseException as exc:
-            q.put(exc)
+            put(exc)
 
     threading.Thread(target=pump, name="llmctl-stream", daemon=True).start()
     get = q.get
-    while True:
-        remaining = watchdog.remaining()
-        if remaining <= 0:
-            raise on_stall()
-        try:
-            item = get(timeout=min(remaining, 1.0))
-        except queue.Empty:
-            continue
-        if item is _END:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while True:
+            remaining = watchdog.remaining()
+            if remaining <= 0:
+                raise on_stall()
+            try:
+                item = get(timeout=min(remaining, 1.0))
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def percent(done: int, total: int) -> str:
