@@ -127,6 +127,9 @@ def run(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         result: Any = command.main(args=argv, prog_name="llmctl", standalone_mode=False)
+        if result == ExitCode.INTERRUPTED:
+            # typer turns Ctrl-C into a silent exit code 130: say what happened.
+            raise KeyboardInterrupt
         return int(result or 0) if isinstance(result, int) else 0
     except LlmctlError as exc:
         if state.options.debug:

@@ -256,3 +256,35 @@ def test_nonexistent_context(cli, tmp_path) -> None:  # type: ignore[no-untyped-
     assert res.code == 4
     assert 'Docker context "nope" not found' in res.stderr
     assert "docker context ls" in res.stderr
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signal_during_readiness_wait_cleans_up(
+    docker_client, instance: str, fake_image: str, sig: str, code: int  # type: ignore[no-untyped-def]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmctl", "up", "ollama", "--name", instance, "--port", str(port),
+         "--image", fake_image, "--env", "LLMFAKE_HTML=1", "--timeout", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NO_COLOR": "1"})
+    # Wait until the container exists and llmctl is polling it.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not [
+        c for c in containers(docker_client, instance) if c.status == "running"
+    ]:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    sent = time.monotonic()
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    assert time.monotonic() - sent < 5
+    assert err.strip().splitlines()[-1] in ("error: interrupted", "error: terminated")
+    assert "Traceback" not in err
+    assert containers(docker_client, instance) == []  # what this run created is gone
