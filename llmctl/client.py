@@ -259,12 +259,6 @@ def _transport_error(exc: Exception, url: str, timeout: float) -> ServerError:
     from llmctl.backends.http import describe_transport_error
 
     reason = describe_transport_error(exc)
-    cause: BaseException | None = exc
-    while cause is not None:  # anyio says "All connection attempts failed"; look underneath
-        if isinstance(cause, ConnectionRefusedError):
-            reason = "connection refused"
-            break
-        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)):
         return EndpointUnreachable(
             f"cannot reach {url}: {reason}",

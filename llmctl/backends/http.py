@@ -84,8 +84,31 @@ def make_async_client(
                                                transport))
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what lies beneath it: ``__cause__``/``__context__`` chains and the
+    members of exception groups (anyio wraps each failed connection attempt)."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 32:
+        cur = todo.pop(0)
+        if any(cur is s for s in seen):
+            continue
+        seen.append(cur)
+        todo += [c for c in (cur.__cause__, cur.__context__) if c is not None]
+        todo += [c for c in getattr(cur, "exceptions", ()) if isinstance(c, BaseException)]
+    return seen
+
+
 def describe_transport_error(exc: BaseException) -> str:
-    """A short human reason for an httpx transport error: refused, timeout, TLS, ..."""
+    """A short human reason for an httpx transport error: refused, timeout, TLS, ...
+
+    The sync and async clients word a refused connection differently (the async one says
+    "All connection attempts failed" and keeps the ``ConnectionRefusedError`` underneath),
+    so the causes are looked at, not just the message.
+    """
+    import socket
+    import ssl
+
     import httpx
 
     text = str(exc) or type(exc).__name__
@@ -94,6 +117,14 @@ def describe_transport_error(exc: BaseException) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "timed out waiting for an answer"
     if isinstance(exc, httpx.ConnectError):
+        causes = _causes(exc)
+        if any(isinstance(c, ConnectionRefusedError) for c in causes):
+            return "connection refused"
+        if any(isinstance(c, socket.gaierror) for c in causes):
+            return "host name not found"
+        tls = next((c for c in causes if isinstance(c, ssl.SSLError)), None)
+        if tls is not None:
+            return f"TLS error: {tls}"
         low = text.lower()
         if "refused" in low or "errno 111" in low or "errno 61" in low:
             return "connection refused"
@@ -101,6 +132,9 @@ def describe_transport_error(exc: BaseException) -> str:
             return f"TLS error: {text}"
         if "name or service not known" in low or "nodename nor servname" in low:
             return "host name not found"
+        deepest = causes[-1] if causes else exc
+        if deepest is not exc and isinstance(deepest, OSError) and deepest.strerror:
+            return f"cannot connect: {deepest.strerror}"
         return f"cannot connect: {text}"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the server closed the connection mid-answer"

@@ -422,3 +422,68 @@ def test_backend_helpers_against_ollama() -> None:
             ollama.show(client, "nope")
     with fake("ollama", pulled="llama3.2") as url, make_client(url + "/v1") as client:
         assert openai.list_models(client) == ["llama3.2:latest"]
+
+
+# --- transport errors: the same words from the sync and the async client ---
+
+
+def _connect_error(url: str, *, use_async: bool) -> BaseException:
+    import httpx
+
+    from llmctl.backends.http import make_async_client
+
+    async def aget() -> None:
+        async with make_async_client(url, timeout=2, connect_timeout=2) as client:
+            await client.get("/")
+
+    try:
+        if use_async:
+            asyncio.run(aget())
+        else:
+            with make_client(url, timeout=2, connect_timeout=2) as client:
+                client.get("/")
+    except httpx.HTTPError as exc:
+        return exc
+    raise AssertionError(f"{url} answered")
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_refused_reads_connection_refused_from_both_clients(use_async: bool) -> None:
+    from llmctl.backends.http import describe_transport_error
+
+    exc = _connect_error(f"http://127.0.0.1:{free_port()}", use_async=use_async)
+    assert describe_transport_error(exc) == "connection refused"
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_unknown_host_reads_host_name_not_found(use_async: bool) -> None:
+    from llmctl.backends.http import describe_transport_error
+
+    exc = _connect_error("http://no-such-host.invalid:1", use_async=use_async)
+    assert describe_transport_error(exc) == "host name not found"
+
+
+def test_refused_inside_an_exception_group_is_found() -> None:
+    import httpx
+
+    from llmctl.backends.http import describe_transport_error
+
+    class Group(Exception):  # ExceptionGroup's shape (a builtin only from Python 3.11)
+        exceptions = (OSError(101, "Network is unreachable"), ConnectionRefusedError(111, "no"))
+
+    try:
+        try:
+            raise Group("attempts")
+        except Exception as group:
+            raise OSError("All connection attempts failed") from group
+    except OSError as inner:
+        exc = httpx.ConnectError("All connection attempts failed")
+        exc.__cause__ = inner
+    assert describe_transport_error(exc) == "connection refused"
+
+
+def test_achat_refused_says_connection_refused() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(EndpointUnreachable) as info:
+        asyncio.run(achat("hi", endpoint=_ep(url, "m"), timeout=2))
+    assert info.value.message == f"cannot reach {url}: connection refused"
