@@ -267,6 +267,8 @@ class DoctorEnv:
     # --- the daemon ---------------------------------------------------------------------------
     def target(self) -> DaemonTarget:
         def resolve() -> DaemonTarget:
+            if self._connect is not None:  # an injected engine knows its own target
+                return self.engine().target
             from llmctl.engine.connect import resolve_target
 
             return resolve_target(self.context, self.host)
