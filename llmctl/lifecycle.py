@@ -22,6 +22,7 @@ from llmctl.plan import (
     LABEL_PROFILE,
     LABEL_SPEC_HASH,
     ContainerSpec,
+    ModelFile,
     UpOptions,
     container_name,
     plan_container,
@@ -29,11 +30,12 @@ from llmctl.plan import (
 from llmctl.ports import next_free, port_free, process_holding
 from llmctl.profiles import Profile, Readiness
 from llmctl.progress import ProgressSink, null_sink
-from llmctl.readiness import check_once, wait_ready
+from llmctl.readiness import WaitStatus, check_once, wait_ready
 
 if TYPE_CHECKING:
     from llmctl.engine.docker_engine import Engine
     from llmctl.engine.model import ContainerInfo, PortHolder
+    from llmctl.inputs import ResolvedSecrets
 
 Notify = Callable[[str], None]
 
@@ -63,6 +65,7 @@ class UpResult:
     port_note: str | None = None
     notes: list[str] = field(default_factory=list)
     spec: ContainerSpec | None = None
+    model: str | None = None  # the model id /v1/models lists (OpenAI-kind servers)
 
 
 @dataclass
@@ -189,14 +192,36 @@ def plan_up(
     """The spec `up` would apply, with the existing container and a note on the port."""
     instance = opts.name or profile.name
     existing = engine.get(container_name(instance)) if engine else None
+    gpu: bool | None
     if engine is None:
         port, note = opts.port or profile.host_port, None
-        gpu = False
+        gpu = None  # unknown: plan as if a GPU profile will get its GPU
     else:
         port, note = _choose_port(engine, profile, opts, existing)
         gpu = engine.facts().gpu_runtime
-    spec = plan_container(profile, opts, host_port=port, gpu_available=gpu)
+    model_file, secrets = host_inputs(engine, profile, opts)
+    spec = plan_container(profile, opts, host_port=port, gpu_available=gpu,
+                          model_file=model_file, secrets=secrets.values)
     return spec, existing, note
+
+
+def host_inputs(
+    engine: Engine | None, profile: Profile, opts: UpOptions
+) -> tuple[ModelFile | None, ResolvedSecrets]:
+    """Read what the options point at on this machine: the model file, the secrets. Checked
+    before anything starts (a missing file is a usage error, not a crash-looping server)."""
+    from llmctl.inputs import resolve_model_file, resolve_secrets
+
+    mounted = tuple(p for p in (opts.volume,) if p and p.startswith("/"))
+    if engine is not None and not engine.target.is_local and (opts.model_file or mounted):
+        raise UsageError(
+            "--model-file and --volume PATH need a Docker daemon on this machine "
+            f"(this one is at {engine.target.host})",
+            "Copy the file to the daemon's host and run llmctl there, or use --model.",
+        )
+    model_file = resolve_model_file(opts.model_file) if opts.model_file else None
+    secrets = resolve_secrets(profile, token_file=opts.token_file, mounted=mounted)
+    return model_file, secrets
 
 
 def up(
@@ -210,6 +235,7 @@ def up(
     progress: ProgressSink = null_sink,
     notify: Notify = _quiet,
     on_wait: Callable[[float, str], None] | None = None,
+    on_status: Callable[[WaitStatus], None] | None = None,
 ) -> UpResult:
     spec, existing, port_note = plan_up(engine, profile, opts)
     if port_note:
@@ -279,7 +305,7 @@ def up(
         exposed=spec.exposed, endpoint=server.endpoint or "",
         endpoint_container=server.endpoint_container or "",
         base_url=server.base_url or "", volumes=[v.name for v in spec.volumes],
-        gpus=spec.gpus, ready=None, port_note=port_note, spec=spec,
+        gpus=spec.gpus, ready=None, port_note=port_note, spec=spec, model=spec.model,
     )
     if not wait:
         return result
@@ -298,6 +324,7 @@ def up(
         result.ready_seconds = wait_ready(
             result.endpoint, profile.readiness, timeout=timeout or profile.readiness.timeout,
             container_state=state, logs=lambda: engine.logs_tail(spec.name), on_wait=on_wait,
+            kind=profile.kind, model=spec.model, on_status=on_status,
         )
         result.ready = True
     except BaseException:

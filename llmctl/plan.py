@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from llmctl import __version__
-from llmctl.errors import UsageError
+from llmctl.errors import LlmctlError, UsageError
 from llmctl.profiles import ENV_KEY_RE, VOLUME_RE, Profile, validate_image
 
 LABEL_PREFIX = "io.llmctl"
@@ -27,6 +27,14 @@ LABEL_PORT = f"{LABEL_PREFIX}.container-port"
 
 INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 LOOPBACK_BINDS = ("127.0.0.1", "::1")
+# A model reference as servers take it (HF repo, gallery name, path): one word, no flag.
+MODEL_RE = re.compile(r"^[^\s-][^\s]{0,255}$")
+REDACTED = "***"
+SPLIT_GGUF_RE = re.compile(r"-[0-9]{5}-of-[0-9]{5}\.gguf$")
+CPU_ALTERNATIVES = (
+    "`llmctl up llamacpp --model-file PATH.gguf`, `llmctl up ollama` or "
+    "`llmctl up model-runner`"
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,23 @@ class VolumeMount:
 
 
 @dataclass(frozen=True)
+class BindMount:
+    """A host folder mounted into the container (a model file's folder, a host cache)."""
+
+    source: str  # absolute path on the daemon's host
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """``--model-file`` resolved on the host: the folder to mount and the file in it."""
+
+    host_dir: str
+    filename: str
+
+
+@dataclass(frozen=True)
 class UpOptions:
     """What the user asked for, already parsed into typed values."""
 
@@ -53,6 +78,9 @@ class UpOptions:
     image: str | None = None
     gpus: str = "auto"  # auto | all | none
     env: dict[str, str] = field(default_factory=dict)
+    model: str | None = None  # --model: a model reference the server resolves itself
+    model_file: str | None = None  # --model-file: a path on this machine
+    token_file: str | None = None  # --hf-token-file: where the HF token is (never the token)
 
 
 @dataclass(frozen=True)
@@ -69,6 +97,13 @@ class ContainerSpec:
     gpus: bool
     labels: dict[str, str]
     restart: str = "unless-stopped"
+    mounts: tuple[BindMount, ...] = ()
+    shm_size: str | None = None
+    ipc_mode: str | None = None
+    model: str | None = None  # the id /v1/models must list once ready
+    # Secret environment (HF_TOKEN ...): given to the container, but never printed, labelled
+    # or hashed; to_dict() shows only the names.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def host_port(self) -> int:
@@ -82,8 +117,14 @@ class ContainerSpec:
     def exposed(self) -> bool:
         return self.bind not in LOOPBACK_BINDS
 
+    @property
+    def environment(self) -> dict[str, str]:
+        """What the container really gets: env plus secrets (for the engine layer only)."""
+        return {**self.env, **self.secrets}
+
     def to_dict(self) -> dict[str, object]:
         doc = asdict(self)
+        doc["secrets"] = {k: REDACTED for k in self.secrets}
         doc["exposed"] = self.exposed
         return doc
 
@@ -125,11 +166,118 @@ def parse_env(items: list[str]) -> dict[str, str]:
     return env
 
 
+def validate_model(model: str) -> str:
+    if not MODEL_RE.match(model):
+        raise UsageError(
+            f"--model {model!r} is not a model reference",
+            "Use one word such as Qwen/Qwen3-0.6B (no spaces, not starting with '-').",
+        )
+    return model
+
+
+def is_host_path(value: str) -> bool:
+    """``--volume`` names a host folder (bind mount) rather than a named volume."""
+    return value.startswith(("/", "~", ".")) or "\\" in value or ":\\" in value
+
+
+def _model_parts(
+    profile: Profile, opts: UpOptions, model_file: ModelFile | None
+) -> tuple[list[str], dict[str, str], list[BindMount], str | None]:
+    """Command arguments, environment, mounts and the expected model id for the model."""
+    m = profile.model
+    if m is None:
+        if opts.model or model_file:
+            flag = "--model" if opts.model else "--model-file"
+            raise UsageError(f"profile {profile.name!r} takes no {flag}",
+                             "Its image chooses the model itself; drop the option.")
+        return [], {}, [], None
+    if opts.model:
+        validate_model(opts.model)
+    if not opts.model and model_file is None:
+        if m.required:
+            ways = []
+            if m.file_arg:
+                ways.append("--model-file PATH (a model file on this machine)")
+            if m.arg or m.env:
+                ways.append(f"--model NAME (e.g. --model {m.example or 'ORG/MODEL'})")
+            raise UsageError(
+                f"{profile.name} needs a model: {' or '.join(ways)}",
+                "Without one the server would start its own default model, not yours.",
+            )
+        return [], {}, [], None
+    args: list[str] = []
+    env: dict[str, str] = {}
+    mounts: list[BindMount] = []
+    if model_file is not None:
+        if not m.file_arg:
+            raise UsageError(f"profile {profile.name!r} takes no --model-file",
+                             "Name the model with --model instead.")
+        if opts.model and not m.alias_arg:
+            raise UsageError("--model and --model-file cannot be combined for "
+                             f"{profile.name!r}", "Give one of them.")
+        target_dir = m.file_target.rstrip("/")
+        path = f"{target_dir}/{model_file.filename}"
+        if SPLIT_GGUF_RE.search(model_file.filename):
+            # A split model: the server opens the other parts next to the first one.
+            mounts.append(BindMount(model_file.host_dir, target_dir, read_only=True))
+        else:  # just the file: nothing else in its folder is shown to the container
+            source = f"{model_file.host_dir.rstrip('/')}/{model_file.filename}"
+            mounts.append(BindMount(source, path, read_only=True))
+        args += [m.file_arg, path]
+        if m.alias_arg:
+            model_id = opts.model or model_file.filename.removesuffix(".gguf")
+            args += [m.alias_arg, model_id]
+        else:
+            model_id = path
+        return args, env, mounts, model_id
+    assert opts.model is not None
+    if not (m.arg or m.env):
+        raise UsageError(f"profile {profile.name!r} takes a model file only",
+                         "Use --model-file PATH.")
+    if m.arg:
+        args += [m.arg, opts.model]
+    if m.env:
+        env[m.env] = opts.model
+    if m.alias_arg:
+        args += [m.alias_arg, opts.model]
+    return args, env, mounts, opts.model
+
+
+def choose_gpus(profile: Profile, gpus: str, gpu_available: bool | None) -> bool:
+    """``--gpus`` against what the engine offers. ``gpu_available`` None means unknown
+    (planning without an engine). A profile that needs a GPU fails here, before anything
+    starts, unless ``--gpus all`` forces it (or ``--gpus none`` says "no GPU, I know")."""
+    if gpus == "all":
+        return True
+    if gpus == "none":
+        return False
+    if gpus != "auto":
+        raise UsageError(f"--gpus {gpus!r} is not one of auto, all, none")
+    if gpu_available is None:
+        return profile.gpu == "required"
+    if profile.gpu == "required" and not gpu_available:
+        raise LlmctlError(
+            f"{profile.name} needs an NVIDIA GPU, and this Docker engine offers none "
+            "(no nvidia runtime or CDI GPU device)",
+            f"Run a CPU backend instead: {CPU_ALTERNATIVES}. If the engine does have a GPU "
+            "that Docker does not report, force it with --gpus all.",
+            details={"reason": "gpu-required", "profile": profile.name},
+        )
+    return gpu_available and profile.gpu != "none"
+
+
 def plan_container(
-    profile: Profile, opts: UpOptions, *, host_port: int, gpu_available: bool
+    profile: Profile,
+    opts: UpOptions,
+    *,
+    host_port: int,
+    gpu_available: bool | None,
+    model_file: ModelFile | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> ContainerSpec:
     """The container llmctl will run for ``profile``. ``host_port`` is already chosen
-    (an explicit --port, the profile default, or the next free port)."""
+    (an explicit --port, the profile default, or the next free port). ``model_file`` and
+    ``secrets`` were resolved on the host by the caller (llmctl.inputs)."""
     instance = opts.name or profile.name
     if not INSTANCE_RE.match(instance):
         raise UsageError(
@@ -143,9 +291,14 @@ def plan_container(
     if problem:
         raise UsageError(f"--image: {problem}", "Example: --image ollama/ollama:0.17.1")
 
+    model_args, model_env, mounts, model_id = _model_parts(profile, opts, model_file)
     volumes = []
     for i, vol in enumerate(profile.volumes):
         name = vol.name
+        if i == 0 and opts.volume and opts.volume.startswith("/"):
+            # A host folder (absolute, resolved by the caller): bind-mounted read-write.
+            mounts.append(BindMount(opts.volume, vol.target, read_only=False))
+            continue
         if i == 0 and opts.volume:
             name = opts.volume
         elif instance != profile.name:
@@ -157,22 +310,30 @@ def plan_container(
     if opts.volume and not profile.volumes:
         raise UsageError(f"profile {profile.name!r} has no volume to rename with --volume")
 
-    if opts.gpus == "all":
-        gpus = True
-    elif opts.gpus == "none":
-        gpus = False
-    elif opts.gpus == "auto":
-        gpus = gpu_available and profile.gpu != "none"
-    else:
-        raise UsageError(f"--gpus {opts.gpus!r} is not one of auto, all, none")
+    gpus = choose_gpus(profile, opts.gpus, gpu_available)
 
-    env = {**profile.env, **opts.env}
+    env = {**profile.env, **model_env, **opts.env}
+    secret_env = dict(secrets or {})
+    clash = sorted(set(secret_env) & set(env))
+    if clash:
+        raise UsageError(f"--env {clash[0]}: that variable is a secret of this profile",
+                         "Pass secrets through the environment or a token file, never "
+                         "on the command line.")
+    command = (*profile.command, *model_args)
     ports = (PortBinding(bind, host_port, profile.container_port),)
-    hashed = {
-        "image": image, "command": list(profile.command), "env": env,
+    hashed: dict[str, object] = {
+        "image": image, "command": list(command), "env": env,
         "ports": [asdict(p) for p in ports], "volumes": [asdict(v) for v in volumes],
         "gpus": gpus,
     }
+    # Only when set, so specs of profiles without them keep their earlier hash. Secrets
+    # are never hashed: the label must not help anyone guess a token.
+    if mounts:
+        hashed["mounts"] = [asdict(m) for m in mounts]
+    if profile.shm_size:
+        hashed["shm_size"] = profile.shm_size
+    if profile.ipc:
+        hashed["ipc"] = profile.ipc
     labels = {
         LABEL_MANAGED: "true",
         LABEL_PROFILE: profile.name,
@@ -184,6 +345,7 @@ def plan_container(
     }
     return ContainerSpec(
         name=container_name(instance), instance=instance, profile=profile.name,
-        api=profile.api, image=image, command=profile.command, env=env, ports=ports,
-        volumes=tuple(volumes), gpus=gpus, labels=labels,
+        api=profile.api, image=image, command=command, env=env, ports=ports,
+        volumes=tuple(volumes), gpus=gpus, labels=labels, mounts=tuple(mounts),
+        shm_size=profile.shm_size, ipc_mode=profile.ipc, model=model_id, secrets=secret_env,
     )

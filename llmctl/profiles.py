@@ -46,12 +46,46 @@ class VolumeSpec:
     target: str
 
 
+MODEL_CHECKS = ("none", "answers", "listed")
+IPC_MODES = ("host", "private", "shareable")
+SHM_RE = re.compile(r"^[1-9][0-9]*[bkmg]?$")
+ARG_RE = re.compile(r"^-{1,2}[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
 @dataclass(frozen=True)
 class Readiness:
     path: str = "/"
     status: int = 200
     contains: str | None = None
     timeout: float = 120.0
+    # After the health route: "listed" = GET models_path lists the requested model (falls
+    # back to "answers" when no model was named), "answers" = it gives a JSON model list.
+    models: str = "none"
+    models_path: str = "/v1/models"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where the model a user names goes: ``--model NAME`` and/or ``--model-file PATH``."""
+
+    arg: str | None = None  # the server's flag placed before --model's value
+    env: str | None = None  # an environment variable set to --model's value
+    file_arg: str | None = None  # the flag placed before the mounted --model-file path
+    file_target: str = "/models"  # where --model-file's folder is mounted (read-only)
+    alias_arg: str | None = None  # the flag that sets the id /v1/models reports
+    required: bool = False  # refuse to start without --model or --model-file
+    example: str | None = None  # shown in the error when the model is missing
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """A secret passed to the container as ``env``, found in the user's environment or a
+    file; never part of the profile, the printed spec, labels or the spec hash."""
+
+    env: str
+    from_env: tuple[str, ...] = ()
+    from_file: tuple[str, ...] = ()
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +101,10 @@ class Profile:
     command: tuple[str, ...] = ()
     readiness: Readiness = Readiness()
     gpu: str = "optional"
+    model: ModelSpec | None = None
+    secrets: tuple[SecretSpec, ...] = ()
+    shm_size: str | None = None  # e.g. "1g" (Docker's --shm-size)
+    ipc: str | None = None  # host | private | shareable (Docker's --ipc)
     source: str = ""
     origin: str = "built-in"  # built-in | user
 
@@ -109,6 +147,31 @@ class _Reader:
         if not isinstance(value, typ):
             raise self.fail(name, f"must be {_type_name(typ)}, got {type(value).__name__}")
         return value
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        """A string or a list of strings."""
+        value = self.get(name, (str, list), [])
+        items = [value] if isinstance(value, str) else value
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not item:
+                raise self.fail(f"{name}[{i}]", "must be a non-empty string")
+        return tuple(items)
+
+    def flag(self, name: str) -> str | None:
+        value = self.get(name, str, None)
+        if value is not None and not ARG_RE.match(value):
+            raise self.fail(name, f"{value!r} is not a command-line flag like --model")
+        return value
+
+    def env_name(self, name: str, default: Any = None) -> str | None:
+        value = self.get(name, str, default)
+        if value is not None and not ENV_KEY_RE.match(value):
+            raise self.fail(name, f"{value!r} is not a valid environment variable name")
+        return value
+
+    def sub(self, name: str) -> _Reader | None:
+        value = self.get(name, dict, None)
+        return None if value is None else _Reader(self.where, value, self.key(name) + ".")
 
     def port(self, name: str, default: Any = ...) -> int:
         value = self.get(name, int, default)
@@ -192,7 +255,13 @@ def parse_profile(data: Any, where: str, *, origin: str = "built-in") -> Profile
         status=rd.get("status", int, 200),
         contains=rd.get("contains", str, None),
         timeout=float(rd.get("timeout", (int, float), 120.0)),
+        models=rd.get("models", str, "none"),
+        models_path=rd.get("models_path", str, "/v1/models"),
     )
+    if readiness.models not in MODEL_CHECKS:
+        raise rd.fail("models", f"{readiness.models!r} is not one of {', '.join(MODEL_CHECKS)}")
+    if not readiness.models_path.startswith("/"):
+        raise rd.fail("models_path", f"{readiness.models_path!r} must start with /")
     if not readiness.path.startswith("/"):
         raise rd.fail("path", f"{readiness.path!r} must start with /")
     if not 100 <= readiness.status <= 599:
@@ -204,13 +273,61 @@ def parse_profile(data: Any, where: str, *, origin: str = "built-in") -> Profile
     gpu = r.get("gpu", str, "optional")
     if gpu not in GPU_MODES:
         raise r.fail("gpu", f"{gpu!r} is not one of {', '.join(GPU_MODES)}")
+    model = _parse_model(r)
+    secrets = _parse_secrets(r)
+    shm = r.get("shm_size", (str, int), None)
+    shm_size = None if shm is None else str(shm).lower()
+    if shm_size is not None and not SHM_RE.match(shm_size):
+        raise r.fail("shm_size", f"{shm!r} is not a size like 1g, 512m or 67108864")
+    ipc = r.get("ipc", str, None)
+    if ipc is not None and ipc not in IPC_MODES:
+        raise r.fail("ipc", f"{ipc!r} is not one of {', '.join(IPC_MODES)}")
     r.no_unknown()
     return Profile(
         name=name, kind=kind, image=image, container_port=container_port, host_port=host_port,
         description=description, volumes=tuple(volumes),
         env={k: str(v) for k, v in env.items()}, command=tuple(command), readiness=readiness,
-        gpu=gpu, source=where, origin=origin,
+        gpu=gpu, model=model, secrets=secrets, shm_size=shm_size, ipc=ipc, source=where,
+        origin=origin,
     )
+
+
+def _parse_model(r: _Reader) -> ModelSpec | None:
+    m = r.sub("model")
+    if m is None:
+        return None
+    spec = ModelSpec(
+        arg=m.flag("arg"), env=m.env_name("env"), file_arg=m.flag("file_arg"),
+        file_target=m.get("file_target", str, "/models"), alias_arg=m.flag("alias_arg"),
+        required=m.get("required", bool, False), example=m.get("example", str, None),
+    )
+    if not spec.file_target.startswith("/") or spec.file_target.rstrip("/") == "":
+        raise m.fail("file_target", f"{spec.file_target!r} must be an absolute path below /")
+    if not (spec.arg or spec.env or spec.file_arg):
+        raise m.fail("arg", "set at least one of arg, env or file_arg (where the model goes)")
+    m.no_unknown()
+    return spec
+
+
+def _parse_secrets(r: _Reader) -> tuple[SecretSpec, ...]:
+    secrets = []
+    for i, item in enumerate(r.get("secrets", list, [])):
+        if not isinstance(item, dict):
+            raise r.fail(f"secrets[{i}]", "must be a mapping with env, from_env, from_file")
+        s = _Reader(r.where, item, f"secrets[{i}].")
+        env = s.env_name("env", ...)
+        assert env is not None
+        from_env = s.strings("from_env")
+        for j, name in enumerate(from_env):
+            if not ENV_KEY_RE.match(name):
+                raise s.fail(f"from_env[{j}]", f"{name!r} is not a valid variable name")
+        secret = SecretSpec(env=env, from_env=from_env, from_file=s.strings("from_file"),
+                            required=s.get("required", bool, False))
+        if not (secret.from_env or secret.from_file):
+            raise s.fail("from_env", "name where the secret comes from: from_env or from_file")
+        s.no_unknown()
+        secrets.append(secret)
+    return tuple(secrets)
 
 
 def load_profile_file(path: Path, *, origin: str = "user") -> Profile:

@@ -140,7 +140,9 @@ class Engine:
             image=spec.image,
             command=list(spec.command) or None,
             name=spec.name,
-            environment=dict(spec.env),
+            # env plus secrets: the only place the secret values go (docker inspect shows
+            # a container's environment; the docs say so and suggest mounting the cache).
+            environment=spec.environment,
             labels=dict(spec.labels),
             # A literal IP: a host name would make the daemon bind every interface.
             ports={f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports},
@@ -149,6 +151,15 @@ class Engine:
             detach=True,
             network=NETWORK,
         )
+        if spec.mounts:
+            kwargs["mounts"] = [
+                docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only)
+                for m in spec.mounts
+            ]
+        if spec.shm_size:
+            kwargs["shm_size"] = spec.shm_size
+        if spec.ipc_mode:
+            kwargs["ipc_mode"] = spec.ipc_mode
         if spec.gpus:
             kwargs["device_requests"] = [
                 docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from llmctl.cli.common import JSON_OPTION, confirm, get_engine
 from llmctl.cli.output import emit_json, err, out, warn
+
+if TYPE_CHECKING:
+    from llmctl.readiness import WaitStatus
 
 
 def register(app: typer.Typer) -> None:
@@ -19,10 +25,22 @@ def up(
     bind: str = typer.Option("127.0.0.1", "--bind",
                              help="Host IP to publish on. Anything but loopback exposes it."),
     name: str | None = typer.Option(None, "--name", help="Instance name (default: profile)."),
-    volume: str | None = typer.Option(None, "--volume", help="Named volume for the data."),
+    volume: str | None = typer.Option(
+        None, "--volume",
+        help="Named volume for the data, or a host folder (/path, ~/path) to mount there."),
     image: str | None = typer.Option(None, "--image", help="Image with an explicit tag."),
     gpus: str = typer.Option("auto", "--gpus", help="auto | all | none."),
     env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE for the container."),
+    model: str | None = typer.Option(
+        None, "--model", "-m",
+        help="Model the server loads, e.g. Qwen/Qwen3-0.6B (vllm, tgi, llamacpp, localai)."),
+    model_file: str | None = typer.Option(
+        None, "--model-file",
+        help="llamacpp: a GGUF file on this machine (mounted read-only)."),
+    hf_token_file: str | None = typer.Option(
+        None, "--hf-token-file",
+        help="File holding a Hugging Face token (default: $HF_TOKEN, then "
+             "~/.cache/huggingface/token). Never pass the token itself."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the server answers."),
     timeout: float | None = typer.Option(None, "--timeout",
                                          help="Seconds to wait for readiness."),
@@ -50,7 +68,8 @@ def up(
     from llmctl import lifecycle
     from llmctl.cli.progress import progress_sink, resolve_mode
     from llmctl.errors import EngineUnavailable, UsageError
-    from llmctl.plan import UpOptions, parse_env, validate_bind, validate_port
+    from llmctl.inputs import host_path
+    from llmctl.plan import UpOptions, is_host_path, parse_env, validate_bind, validate_port
     from llmctl.profiles import load_profile
 
     if gpus not in ("auto", "all", "none"):
@@ -61,14 +80,18 @@ def up(
         raise UsageError(f"--timeout {timeout:g} must be more than 0 seconds")
     mode = resolve_mode(progress)
     prof = load_profile(profile)
+    if volume and is_host_path(volume):
+        volume = host_path(volume)
     opts = UpOptions(port=port, bind=validate_bind(bind), name=name, volume=volume,
-                     image=image, gpus=gpus, env=parse_env(env))
+                     image=image, gpus=gpus, env=parse_env(env), model=model,
+                     model_file=model_file, token_file=hf_token_file)
 
     if dry_run:
         try:
             engine = get_engine()
         except EngineUnavailable as exc:
-            warn(f"{exc.message}; planning without the engine (default port, no GPU)")
+            warn(f"{exc.message}; planning without the engine (default port, GPU only "
+                 "where the profile requires one)")
             engine = None
         spec, _existing, note = lifecycle.plan_up(engine, prof, opts)
         if json_out:
@@ -86,18 +109,11 @@ def up(
 
     engine = get_engine()
 
-    said = [0.0]
-
-    def on_wait(elapsed: float, detail: str) -> None:
-        # A line every 5 s at most: long loads show they are alive without flooding stderr.
-        if mode != "none" and elapsed - said[0] >= 5:
-            said[0] = elapsed
-            err(f"waiting for {prof.name} to answer ({elapsed:.0f} s): {detail}")
-
     with progress_sink(mode) as sink:
         result = lifecycle.up(
             engine, prof, opts, wait=wait, timeout=timeout, recreate=recreate,
-            progress=sink, notify=lambda m: err(f"note: {m}"), on_wait=on_wait,
+            progress=sink, notify=lambda m: err(f"note: {m}"),
+            on_status=_wait_reporter(mode, sink, prof.name),
         )
     for note in result.notes:
         warn(note)
@@ -117,6 +133,31 @@ def up(
         f"{'/v1' if result.api == 'openai' else ''}  (on docker network llmctl)")
     out(f"  api: {result.api}   volume: {', '.join(result.volumes) or '-'}   "
         f"gpus: {'yes' if result.gpus else 'no'}")
+    if result.model:
+        out(f"  model: {result.model}")
+
+
+def _wait_reporter(mode: str, sink: Any, name: str) -> Callable[[WaitStatus], None]:
+    """While the server loads: a live status line on a terminal (elapsed time, phase and the
+    container's latest log line), a line every 5 s when piped, an event every 2 s in json."""
+    from llmctl.progress import ProgressEvent
+
+    every = {"tty": 0.2, "json": 2.0, "plain": 5.0}.get(mode)
+    said = [0.0]
+
+    def report(ws: WaitStatus) -> None:
+        if every is None or ws.elapsed - said[0] < every:
+            return
+        said[0] = ws.elapsed
+        text = f"waiting for {name} ({ws.elapsed:.0f} s): {ws.detail}"
+        if ws.log_line:
+            text += f" | log: {ws.log_line[:120]}"
+        if mode == "plain":
+            err(text)
+        else:
+            sink(ProgressEvent("wait", text, subject=name))
+
+    return report
 
 
 def _print_spec(doc: dict[str, object], indent: str = "") -> None:
