@@ -156,7 +156,11 @@ def pull(
             if response.status_code != 200:
                 response.read()
                 raise _http_error(model, response.status_code, _plain(response), url)
-            follow_lines(response.iter_bytes(), model, outcome, watchdog, stalled, on_event)
+            from llmctl.backends.ollama_models import shutdown_response
+
+            chunks = watched_chunks(response.iter_bytes(), watchdog, stalled,
+                                    lambda: shutdown_response(response))
+            follow_lines(chunks, model, outcome, on_event, watchdog)
     except httpx.TransportError as exc:
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
             raise RunnerUnreachable(
@@ -189,9 +193,8 @@ def follow_lines(
     chunks: Iterator[bytes],
     model: str,
     outcome: PullOutcome,
-    watchdog: Watchdog,
-    stalled: Callable[[], LlmctlError],
     on_event: ProgressSink,
+    watchdog: Watchdog,
 ) -> None:
     """Parse ``{"type","message","total","layer":{"id","size","current"}}`` lines. The server
     already throttles them (every 100 ms or 1 MB), so every changed line becomes an event."""
@@ -200,7 +203,7 @@ def follow_lines(
     prev = b""
     rest = b""
     count = 0
-    for chunk in watched_chunks(chunks, watchdog, stalled):
+    for chunk in chunks:
         if rest:
             chunk = rest + chunk
         lines = chunk.split(b"\n")
@@ -352,7 +355,8 @@ def cli_pull(
     try:
         seen: set[str] = set()
         rest = b""
-        for chunk in watched_chunks(iter(lambda: os.read(fd, 65536), b""), watchdog, stalled):
+        for chunk in watched_chunks(iter(lambda: os.read(fd, 65536), b""), watchdog, stalled,
+                                    proc.kill):
             parts = (rest + chunk).replace(b"\r", b"\n").split(b"\n")
             rest = parts.pop()
             for raw in parts:

@@ -2,8 +2,8 @@
 §1.6, §1.9), plus the stream plumbing both model backends share.
 
 Functions take an httpx client from :func:`llmctl.backends.http.make_client` whose
-``base_url`` is the server root. The pull reads the body on a helper thread in chunks and
-splits lines itself, so that:
+``base_url`` is the server root. The pull reads the body in chunks and splits lines itself,
+so that:
 
 * the stall watchdog is a wall-clock check (httpx's read timeout is per read): a stall is no
   increase of completed bytes and no new status for ``stall_timeout`` seconds, whether the
@@ -16,8 +16,8 @@ splits lines itself, so that:
 
 from __future__ import annotations
 
+import contextlib
 import json
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 DEFAULT_STALL_TIMEOUT = 60.0
 EMIT_INTERVAL = 0.1
-QUEUE_CHUNKS = 32  # chunks of up to 64 KiB buffered between the reader thread and the parser
+GUARD_MAX_SLEEP = 5.0  # the guard re-reads the deadline at least this often
 RESUME_HINT = ("Run the same `llmctl pull {model}` again: Ollama keeps what was downloaded "
                "and resumes.")
 
@@ -42,14 +42,16 @@ RESUME_HINT = ("Run the same `llmctl pull {model}` again: Ollama keeps what was 
 
 
 class Watchdog:
-    """Wall-clock stall detection: ``progressed()`` on real progress, ``remaining()`` left."""
+    """Wall-clock stall detection: ``progressed()`` on real progress, ``remaining()`` left;
+    ``fired`` once the guard thread of :func:`watched_chunks` found it expired."""
 
-    __slots__ = ("clock", "last", "timeout")
+    __slots__ = ("clock", "fired", "last", "timeout")
 
     def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.timeout = timeout
         self.clock = clock
         self.last = clock()
+        self.fired = False
 
     def progressed(self) -> None:
         self.last = self.clock()
@@ -58,57 +60,62 @@ class Watchdog:
         return self.last + self.timeout - self.clock()
 
 
-_END = object()
-
-
 def watched_chunks(
-    chunks: Iterator[bytes], watchdog: Watchdog, on_stall: Callable[[], LlmctlError]
+    chunks: Iterator[bytes],
+    watchdog: Watchdog,
+    on_stall: Callable[[], LlmctlError],
+    on_expire: Callable[[], None] | None = None,
 ) -> Iterator[bytes]:
-    """Yield ``chunks`` (read on a daemon thread) until they end; raise ``on_stall()`` as
-    soon as the watchdog runs out, even while the producer is blocked in a read.
+    """Yield ``chunks`` (read on the calling thread) and raise ``on_stall()`` once the
+    watchdog runs out.
 
-    Exceptions raised by the producer are re-raised here. KeyboardInterrupt reaches the
-    caller: waiting on the queue is interruptible.
+    Expiry is checked before each chunk (a server repeating identical lines) and by a guard
+    thread that sleeps until the deadline and then calls ``on_expire`` to unblock a read that
+    waits for a silent server (shut the socket down, kill the child process). The guard never
+    competes with the parser for the GIL: it wakes only when the deadline may have passed.
+    A read error caused by ``on_expire`` is reported as the stall it is. KeyboardInterrupt
+    passes through untouched.
     """
-    q: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_CHUNKS)  # bounded: memory stays flat
     stop = threading.Event()
 
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False  # the consumer is gone: stop reading
-
-    def pump() -> None:
-        try:
-            for chunk in chunks:
-                if not put(chunk):
-                    return
-            put(_END)
-        except BaseException as exc:
-            put(exc)
-
-    threading.Thread(target=pump, name="llmctl-stream", daemon=True).start()
-    get = q.get
-    try:
+    def guard() -> None:
         while True:
             remaining = watchdog.remaining()
             if remaining <= 0:
-                raise on_stall()
-            try:
-                item = get(timeout=min(remaining, 1.0))
-            except queue.Empty:
-                continue
-            if item is _END:
+                watchdog.fired = True
+                if on_expire is not None:
+                    with contextlib.suppress(Exception):
+                        on_expire()
                 return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+            if stop.wait(min(remaining, GUARD_MAX_SLEEP)):
+                return
+
+    threading.Thread(target=guard, name="llmctl-stall-guard", daemon=True).start()
+    try:
+        for chunk in chunks:
+            if watchdog.fired or watchdog.remaining() <= 0:
+                raise on_stall()
+            yield chunk
+    except Exception as exc:
+        if watchdog.fired and not isinstance(exc, LlmctlError):
+            raise on_stall() from None
+        raise
     finally:
         stop.set()
+    if watchdog.fired:
+        raise on_stall()
+
+
+def shutdown_response(response: httpx.Response) -> None:
+    """Unblock a read on ``response`` from another thread: shut its socket down."""
+    import socket
+
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RDWR)
+    else:  # pragma: no cover - transports without a socket
+        response.close()
 
 
 def percent(done: int, total: int) -> str:
@@ -209,8 +216,9 @@ def pull(
             if response.status_code != 200:
                 response.read()
                 raise _pull_error(model, error_text(response), response.status_code)
-            _follow(response.iter_bytes(), model, outcome, watchdog, stalled, on_event,
-                    emit_interval, clock)
+            chunks = watched_chunks(response.iter_bytes(), watchdog, stalled,
+                                    lambda: shutdown_response(response))
+            _follow(chunks, model, outcome, watchdog, on_event, emit_interval, clock)
     except httpx.TransportError as exc:
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
             raise transport_failure(exc, f"cannot reach Ollama to pull {model}", url,
@@ -228,17 +236,27 @@ def pull(
     return outcome
 
 
+_COMPLETED = b',"completed":'
+
+
 def _follow(
     chunks: Iterator[bytes],
     model: str,
     outcome: PullOutcome,
     watchdog: Watchdog,
-    stalled: Callable[[], LlmctlError],
     on_event: ProgressSink,
     emit_interval: float,
     clock: Callable[[], float],
 ) -> None:
-    """Parse the NDJSON pull stream. Hot loop: keep per-line work minimal."""
+    """Parse the NDJSON pull stream. Hot loop: keep per-line work minimal.
+
+    Three paths per line: identical to the previous line (one bytes comparison, skipped);
+    the previous layer line with only a new ``completed`` value (the prefix up to
+    ``"completed":`` matches: the number is read without a JSON parse); anything else goes
+    through ``json.loads``. Go encodes ``ProgressResponse`` fields in struct order (status,
+    digest, total, completed), so the second path covers nearly every progress line; if a
+    server orders keys differently, the prefix never matches and JSON parsing does the work.
+    """
     loads = json.loads
     layers = outcome.layers
     statuses = outcome.statuses
@@ -247,78 +265,103 @@ def _follow(
     rest = b""
     next_emit = 0.0
     count = 0
-    for chunk in watched_chunks(chunks, watchdog, stalled):
-        if rest:
-            chunk = rest + chunk
-        lines = chunk.split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            count += 1
-            if line == prev:
-                continue  # Ollama repeats identical progress lines: nothing new
-            prev = line
-            if not line or line.isspace():
-                continue
-            try:
-                doc = loads(line)
-            except ValueError:
-                raise ServerError(f"pulling {model}: the server sent a line that is not JSON "
-                                  f"({snippet(line)!r})") from None
-            if type(doc) is not dict:
-                raise ServerError(f"pulling {model}: unexpected line {snippet(line)!r}")
-            if "error" in doc:
-                outcome.lines = count
-                raise _pull_error(model, str(doc["error"]), None)
-            status = doc.get("status") or ""
-            digest = doc.get("digest")
-            if digest:
-                total = doc.get("total")
-                completed = doc.get("completed") or 0  # omitted while 0 (omitempty)
-                layer = digest[7:19] if digest.startswith("sha256:") else digest[:12]
-                old = layers.get(layer)
-                if old is None:
-                    layers[layer] = (completed, total)
-                    watchdog.progressed()
-                    if status not in seen_status:
-                        seen_status.add(status)
-                        statuses.append(status)
-                    done = total is not None and completed >= total
-                    on_event(ProgressEvent("model", status, layer=layer, current=completed,
-                                           total=total, done=done, subject=model))
+    fast_prefix = b"\0"  # never matches until a layer line with "completed" was parsed
+    fast_cut = 0
+    fast_layer = fast_status = ""
+    fast_total: int | None = None
+    try:
+        for chunk in chunks:
+            if rest:
+                chunk = rest + chunk
+            lines = chunk.split(b"\n")
+            rest = lines.pop()
+            count += len(lines)
+            for line in lines:
+                if line == prev:
+                    continue  # Ollama repeats identical progress lines: nothing new
+                prev = line
+                if line.startswith(fast_prefix):
+                    tail = line[fast_cut:-1]
+                    if tail.isdigit() and line.endswith(b"}"):
+                        completed = int(tail)
+                        if completed > layers[fast_layer][0]:
+                            layers[fast_layer] = (completed, fast_total)
+                            watchdog.progressed()
+                            done = fast_total is not None and completed >= fast_total
+                            now = clock()
+                            if done or now >= next_emit:
+                                next_emit = now + emit_interval
+                                on_event(ProgressEvent("model", fast_status, layer=fast_layer,
+                                                       current=completed, total=fast_total,
+                                                       done=done, subject=model))
+                        continue
+                if not line or line.isspace():
                     continue
-                if completed > old[0] or total != old[1]:
-                    layers[layer] = (max(completed, old[0]), total)
-                    if completed > old[0]:
+                try:
+                    doc = loads(line)
+                except ValueError:
+                    raise ServerError(f"pulling {model}: the server sent a line that is not "
+                                      f"JSON ({snippet(line)!r})") from None
+                if type(doc) is not dict:
+                    raise ServerError(f"pulling {model}: unexpected line {snippet(line)!r}")
+                if "error" in doc:
+                    raise _pull_error(model, str(doc["error"]), None)
+                status = doc.get("status") or ""
+                digest = doc.get("digest")
+                if digest:
+                    total = doc.get("total")
+                    completed = doc.get("completed") or 0  # omitted while 0 (omitempty)
+                    layer = digest[7:19] if digest.startswith("sha256:") else digest[:12]
+                    cut = line.rfind(_COMPLETED)
+                    if cut > 0:
+                        fast_cut = cut + len(_COMPLETED)
+                        fast_prefix = line[:fast_cut]
+                        fast_layer, fast_status, fast_total = layer, status, total
+                    old = layers.get(layer)
+                    if old is None:
+                        layers[layer] = (completed, total)
                         watchdog.progressed()
-                    done = total is not None and completed >= total
-                    now = clock()
-                    if done or now >= next_emit:
-                        next_emit = now + emit_interval
-                        on_event(ProgressEvent("model", status, layer=layer,
-                                               current=completed, total=total, done=done,
-                                               subject=model))
-                continue
-            if status not in seen_status:
-                seen_status.add(status)
-                statuses.append(status)
-                watchdog.progressed()
-                if status == "success":
+                        if status not in seen_status:
+                            seen_status.add(status)
+                            statuses.append(status)
+                        done = total is not None and completed >= total
+                        on_event(ProgressEvent("model", status, layer=layer, current=completed,
+                                               total=total, done=done, subject=model))
+                        continue
+                    if completed > old[0] or total != old[1]:
+                        layers[layer] = (max(completed, old[0]), total)
+                        if completed > old[0]:
+                            watchdog.progressed()
+                        done = total is not None and completed >= total
+                        now = clock()
+                        if done or now >= next_emit:
+                            next_emit = now + emit_interval
+                            on_event(ProgressEvent("model", status, layer=layer,
+                                                   current=completed, total=total, done=done,
+                                                   subject=model))
+                    continue
+                if status not in seen_status:
+                    seen_status.add(status)
+                    statuses.append(status)
+                    watchdog.progressed()
+                    if status == "success":
+                        outcome.success = True
+                        continue  # the caller announces success once the stream is over
+                    on_event(ProgressEvent("model", status, subject=model))
+        if rest.strip():
+            count += 1
+            try:
+                doc = json.loads(rest)
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict):
+                if "error" in doc:
+                    raise _pull_error(model, str(doc["error"]), None)
+                if doc.get("status") == "success":
                     outcome.success = True
-                    continue  # the caller announces success once the stream is over
-                on_event(ProgressEvent("model", status, subject=model))
-    if rest.strip():
-        outcome.lines = count + 1
-        try:
-            doc = json.loads(rest)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            if "error" in doc:
-                raise _pull_error(model, str(doc["error"]), None)
-            if doc.get("status") == "success":
-                outcome.success = True
-                statuses.append("success")
-    outcome.lines = max(outcome.lines, count)
+                    statuses.append("success")
+    finally:
+        outcome.lines = count
 
 
 # --- delete ------------------------------------------------------------------------------------

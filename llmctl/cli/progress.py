@@ -2,10 +2,10 @@
 
 Modes (``--progress``):
 
-``tty``    one live bar per layer (bytes done/total, speed, ETA) with the steps that are not
-           about a layer (``pulling manifest``, ``verifying sha256 digest``, ...) printed
-           above the bars. Layer values are kept in a dict and pushed to rich at most every
-           ``TTY_INTERVAL`` seconds; rich redraws on its own timer.
+``tty``    one live bar per layer (percent, bytes done/total, speed, ETA) with the steps that
+           are not about a layer (``pulling manifest``, ``verifying sha256 digest``, ...)
+           printed above the bars; redrawn at most every ``TTY_INTERVAL`` seconds with plain
+           ANSI escapes (no refresh thread, no rich import).
 ``plain``  one line per meaningful step, for logs and pipes: each new step, each layer's
            first appearance (with its size), 25/50/75 %, a heartbeat every
            ``HEARTBEAT`` seconds while a layer is slow, and one ``done`` line per layer.
@@ -177,65 +177,99 @@ class JsonRenderer:
 
 
 class TtyRenderer:
-    """Live per-layer bars (rich) with step lines above them."""
+    """Live per-layer bars drawn with a few ANSI escapes (no rich: its import alone costs
+    more than parsing 200,000 progress lines), steps printed above them.
 
-    def __init__(self, console: Any = None, clock: Clock = time.monotonic,
-                 interval: float = TTY_INTERVAL) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+    Layer values are recorded on every event (a tuple store); the block is redrawn at most
+    every ``interval`` seconds, and at once for a new layer, a finished one or a step line.
+    One ``write`` per redraw. The cursor is hidden while drawing and always restored.
+    """
 
-        if console is None:
-            from llmctl.cli.output import console as get_console
-
-            console = get_console(err=True)
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=False),
-            TransferSpeedColumn(), TimeRemainingColumn(), console=console,
-            refresh_per_second=8, transient=False, redirect_stdout=False,
-            redirect_stderr=False,
-        )
+    def __init__(self, stream: IO[str] | None = None, clock: Clock = time.monotonic,
+                 interval: float = TTY_INTERVAL, width: int | None = None,
+                 color: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
         self.clock = clock
         self.interval = interval
-        self.tasks: dict[str, Any] = {}
-        self.pending: dict[str, tuple[str, int, int | None, bool]] = {}
-        self.next_flush = 0.0
+        self.width = width
+        if color is None:
+            from llmctl.cli.output import color_enabled
+
+            color = color_enabled(self.stream)
+        self.color = color
+        encoding = (getattr(self.stream, "encoding", None) or "utf-8").lower()
+        self.fill, self.empty = ("━", "─") if "utf" in encoding else ("#", "-")
+        # layer -> [status, current, total, done, first_t, first_current]
+        self.layers: dict[str, list[Any]] = {}
+        self.drawn = 0  # lines of the block currently on screen
+        self.next_draw = 0.0
+        self.dirty = False
         self.last_head: str | None = None
 
     def __enter__(self) -> TtyRenderer:
-        self.progress.start()
+        self.stream.write("\x1b[?25l")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.flush()
-        self.progress.stop()
+        try:
+            if self.dirty:
+                self.draw()
+        finally:
+            self.stream.write("\x1b[?25h")
+            self.stream.flush()
 
-    def flush(self) -> None:
-        """Push the latest value of every layer that changed since the last push."""
-        pending, self.pending = self.pending, {}
-        for layer, (status, current, total, done) in pending.items():
-            self._apply(layer, status, current, total, done)
+    def _cols(self) -> int:
+        if self.width:
+            return self.width
+        import shutil
 
-    def _label(self, layer: str, status: str, done: bool) -> str:
+        return max(40, shutil.get_terminal_size((100, 24)).columns)
+
+    def _line(self, layer: str, st: list[Any], now: float, cols: int) -> str:
+        status, current, total, done, first_t, first_current = st
+        label = (f"{layer} done" if done else
+                 status if layer in status else f"{layer} {status}")[:28].ljust(28)
+        if not total:
+            return f"{label} {size_text(current) if current else ''}".rstrip()[:cols]
         if done:
-            return f"{layer} done"
-        return status if layer in status else f"{layer} {status}"
-
-    def _apply(self, layer: str, status: str, current: int, total: int | None,
-               done: bool) -> None:
-        task = self.tasks.get(layer)
-        if task is None:
-            task = self.tasks[layer] = self.progress.add_task(
-                self._label(layer, status, done), total=total)
-        if done and total:
             current = total
-        self.progress.update(task, completed=current, total=total,
-                             description=self._label(layer, status, done))
+        frac = min(1.0, current / total)
+        bar_w = max(10, min(40, cols - 28 - 44))
+        n = int(frac * bar_w)
+        bar = self.fill * n + self.empty * (bar_w - n)
+        if self.color:
+            bar = f"\x1b[{'32' if done else '35'}m{bar}\x1b[0m"
+        took = now - first_t
+        speed = (current - first_current) / took if took > 0.2 else 0.0
+        if done:
+            tail = f"{size_text(total)} in {took:.1f} s"
+        else:
+            eta = (total - current) / speed if speed > 0 else None
+            eta_text = f"{int(eta // 60)}:{int(eta % 60):02d}" if eta is not None and \
+                eta < 360000 else "-:--"
+            rate = f"{size_text(speed)}/s" if speed else "?/s"
+            tail = (f"{size_text(current).split()[0]}/{size_text(total)} {rate} "
+                    f"eta {eta_text}")
+        text = f"{label} {bar} {100 * frac:3.0f}% {tail}"
+        return text if self.color else text[:cols]
+
+    def draw(self) -> None:
+        """Replace the block on screen with the current state of every layer."""
+        now = self.clock()
+        cols = self._cols()
+        rows = [self._line(layer, st, now, cols) for layer, st in self.layers.items()]
+        limit = 20
+        if len(rows) > limit:  # many layers (images): collapse the finished ones
+            done = [r for r, st in zip(rows, self.layers.values(), strict=True) if st[3]]
+            active = [r for r, st in zip(rows, self.layers.values(), strict=True) if not st[3]]
+            rows = [f"{len(done)} layers done", *active[-(limit - 1):]]
+        out = ("\x1b[F" * self.drawn if self.drawn else "") + "".join(
+            f"\r\x1b[2K{row}\n" for row in rows) + "\x1b[J"
+        self.stream.write(out)
+        self.stream.flush()
+        self.drawn = len(rows)
+        self.dirty = False
+        self.next_draw = now + self.interval
 
     def __call__(self, ev: ProgressEvent) -> None:
         layer = ev.layer
@@ -243,14 +277,31 @@ class TtyRenderer:
             head = _head(ev)
             if head != self.last_head:
                 self.last_head = head
-                self.flush()
-                self.progress.console.print(head, markup=False, highlight=False)
+                # print the step where the block starts, then redraw the block under it
+                up = "\x1b[F" * self.drawn if self.drawn else ""
+                self.stream.write(f"{up}\r\x1b[J{head}\n")
+                self.drawn = 0
+                if self.layers:
+                    self.draw()
+                else:
+                    self.stream.flush()
             return
-        self.pending[layer] = (ev.status, ev.current or 0, ev.total, ev.done)
+        st = self.layers.get(layer)
         now = self.clock()
-        if ev.done or layer not in self.tasks or now >= self.next_flush:
-            self.next_flush = now + self.interval
-            self.flush()
+        current = ev.current or 0
+        if st is None:
+            self.layers[layer] = [ev.status, current, ev.total, ev.done, now, current]
+            self.draw()
+            return
+        if st[3]:
+            return  # finished layers stay finished (docker: Download complete, Pull complete)
+        st[0] = ev.status
+        st[1] = current
+        st[2] = ev.total
+        st[3] = ev.done
+        self.dirty = True
+        if ev.done or now >= self.next_draw:
+            self.draw()
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -175,15 +176,35 @@ def test_progress_going_backwards_does_not_count_as_progress() -> None:
 
 
 def test_silent_server_stalls_on_wall_clock_not_read_timeout() -> None:
-    def silent() -> Iterator[bytes]:
-        yield nd({"status": "pulling manifest"})
-        time.sleep(30)  # the reader thread is blocked far longer than the stall timeout
-        yield b""
+    """A real socket that stays open and silent: the guard shuts it down at the deadline,
+    long before the client's 30 s read timeout."""
+    from tests.fakes.llmfake import start_fake
 
-    start = time.monotonic()
-    with client_for(silent) as c, pytest.raises(ServerError, match=r"no progress for 0\.3 s"):
-        ollama_models.pull(c, "m:latest", stall_timeout=0.3)
-    assert time.monotonic() - start < 3
+    fake = start_fake("ollama", port=0)
+    try:
+        start = time.monotonic()
+        with make_client(fake.url, timeout=30) as c, \
+                pytest.raises(ServerError, match=r"stalled at 0% .*no progress for 0\.5 s"):
+            ollama_models.pull(c, "llmfake/stall:latest", stall_timeout=0.5)
+        assert time.monotonic() - start < 3
+    finally:
+        fake.stop()
+
+
+def test_watched_chunks_reports_a_killed_read_as_the_stall() -> None:
+    watchdog = ollama_models.Watchdog(0.2)
+    unblock = threading.Event()
+
+    def blocking() -> Iterator[bytes]:
+        yield b"x"
+        unblock.wait(10)  # a read that only the guard's on_expire can end
+        raise OSError("socket shut down")
+
+    chunks = ollama_models.watched_chunks(blocking(), watchdog,
+                                          lambda: ServerError("stalled!"), unblock.set)
+    with pytest.raises(ServerError, match="stalled!"):
+        list(chunks)
+    assert watchdog.fired
 
 
 def test_dropped_connection_is_one_clear_error() -> None:
@@ -422,21 +443,29 @@ def test_json_renderer_is_ndjson_and_throttled() -> None:
 
 
 def test_tty_renderer_draws_bars_with_sizes() -> None:
-    from rich.console import Console
-
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=True, width=120, no_color=True)
-    with TtyRenderer(console=console) as r:
+    clock = FakeClock(step=0.5)
+    with TtyRenderer(stream=buf, clock=clock, width=120, color=False) as r:
         r(ev("pulling manifest"))
         r(ev("pulling abc123", "abc123", 0, 2_000_000))
         r(ev("pulling abc123", "abc123", 1_000_000, 2_000_000))
         r(ev("pulling abc123", "abc123", 2_000_000, 2_000_000, done=True))
         r(ev("success", done=True))
     text = buf.getvalue()
-    assert "pulling manifest" in text
-    assert "abc123 done" in text
-    assert "2.0/2.0 MB" in text
-    assert "success" in text
+    assert text.startswith("\x1b[?25l") and text.endswith("\x1b[?25h")  # cursor restored
+    assert "pulling manifest\n" in text
+    assert " 50% 1.0/2.0 MB " in text and "/s eta " in text
+    assert "abc123 done" in text and "100% 2.0 MB in " in text
+    # the step printed after the bars sits above the redrawn block
+    assert text.rindex("success\n") < text.rindex("abc123 done")
+
+
+def test_tty_renderer_throttles_redraws() -> None:
+    buf = io.StringIO()
+    r = TtyRenderer(stream=buf, clock=FakeClock(step=0.001), width=100, color=False)
+    for done in range(1000):
+        r(ev("pulling abc", "abc", done, 10_000))
+    assert buf.getvalue().count("\x1b[2K") < 20  # ~1 s of fake time at 10 redraws/s
 
 
 def test_resolve_mode() -> None:
