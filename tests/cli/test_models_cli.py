@@ -344,3 +344,18 @@ def test_rm_then_rm_again_is_not_found(ollama: FakeHandle, capsys) -> None:  # t
     assert code == 7 and out == ""
     assert "error: model 'tinyllama:latest' not found at" in err
     assert "(Ollama said: model 'tinyllama:latest' not found)" in err
+
+
+def test_runner_fallback_stall_kills_the_cli(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from llmctl import models
+
+    monkeypatch.setattr(models, "MODEL_RUNNER_DEFAULT_URL", f"http://127.0.0.1:{closed_port()}")
+    _fake_docker(tmp_path, "import time\nprint('Downloaded 1 of 3 MB', flush=True)\n"
+                           "time.sleep(60)\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    start = time.monotonic()
+    code = run(["pull", "ai/smollm2", "--stall-timeout", "0.5", "--progress", "plain"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "`docker model pull ai/smollm2` stalled: no new output for 0.5 s" in err
+    assert time.monotonic() - start < 5
