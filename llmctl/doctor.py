@@ -58,7 +58,7 @@ DEFAULT_TIMEOUT = 10.0  # total, seconds
 CHECK_TIMEOUT = 8.0  # per check, seconds
 HTTP_TIMEOUT = 1.0
 CLI_TIMEOUT = 4.0
-DAEMON_TIMEOUT = 3.0
+DAEMON_TIMEOUT = 2.0  # first contact; a daemon that never answers costs this much
 UNSPECIFIED = ("0.0.0.0", "::", "")
 VM_KINDS = ("Docker Desktop", "Colima", "OrbStack", "Rancher Desktop")
 LLM_IMAGE_RE = re.compile(
@@ -136,6 +136,9 @@ def combine(findings: Sequence[Finding], **data: Any) -> CheckResult:
         if f.fix and f.status == worst and f.fix not in fixes:
             fixes.append(f.fix)
     detail = "; ".join(f.text for f in findings)
+    if findings:  # each finding with its own fix, for --json readers
+        data = {**data, "findings": [{"status": f.status, "text": f.text, "fix": f.fix}
+                                     for f in findings]}
     return CheckResult("", worst, detail, " ".join(fixes) or None, data)
 
 
@@ -584,7 +587,7 @@ def check_daemon(env: DoctorEnv) -> CheckResult:
         env.engine()
         facts = env.facts()
     except LlmctlError as exc:
-        return _daemon_failure(target, exc, where, data)
+        return _daemon_failure(target, exc, where, data, env.daemon_timeout)
     data.update(server_version=facts.version, api_version=facts.api_version)
     found = f"{where}; {facts.kind} {facts.version}, API {facts.api_version}"
     if facts.api_version and _version_tuple(facts.api_version) < MIN_API_VERSION:
@@ -594,19 +597,24 @@ def check_daemon(env: DoctorEnv) -> CheckResult:
 
 
 def _daemon_failure(target: DaemonTarget, exc: LlmctlError, where: str,
-                    data: dict[str, Any]) -> CheckResult:
+                    data: dict[str, Any], timeout: float) -> CheckResult:
     """The engine layer's classified error, made plainer for a TCP address that refuses."""
     chain = f"{exc.message} {exc.__cause__ or ''} {getattr(exc.__cause__, '__context__', '')}"
     scheme = urlsplit(target.host).scheme
+    via = {"DOCKER_HOST": "DOCKER_HOST", "--host": "--host"}.get(target.source,
+                                                                 f"context {target.context}")
     if scheme in ("tcp", "http", "https") and re.search(
             r"refused|errno 111|errno 61|NewConnectionError", chain, re.IGNORECASE):
-        via = {"DOCKER_HOST": "DOCKER_HOST", "--host": "--host"}.get(target.source,
-                                                                     f"context {target.context}")
         return fail(
             f"nothing listens at {target.host} (connection refused; from {via}): the Docker "
             "daemon is not reachable",
             "Start the daemon there, or point at a running one: fix or `unset DOCKER_HOST`, "
             "or choose a context (`docker context ls`, `docker context use NAME`).", **data)
+    if re.search(r"did not answer within", exc.message):
+        return fail(f"the Docker daemon at {target.host} (from {via}) did not answer within "
+                    f"{timeout:g} s",
+                    "Check that the daemon there is healthy (`docker info` hangs too?) and the "
+                    "address is right (`docker context ls`, DOCKER_HOST).", **data)
     detail = exc.message if target.host in exc.message else f"{exc.message} [{where}]"
     return fail(detail, exc.hint, **data)
 
@@ -781,8 +789,15 @@ def check_model_runner(env: DoctorEnv) -> CheckResult:
                     "Model Runner (4.40 or newer needed, see `engine`)")
     url = (env.environ.get("MODEL_RUNNER_HOST") or
            _url(env.address_host, env.runner_port)).rstrip("/")
-    probe = _runner_probe(url, env.http_timeout)
-    status, plugin_note = _runner_cli_status(env, engine, desktop)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # both bounded by their own timeouts
+        probe_job = pool.submit(_runner_probe, url, env.http_timeout)
+        if engine is None:  # the plugin asks the same daemon: nothing to learn from it
+            status, plugin_note = None, "`docker model` not asked (the daemon is not reachable)"
+        else:
+            status, plugin_note = _runner_cli_status(env, engine, desktop)
+        probe = probe_job.result()
     data: dict[str, Any] = {"url": url, "probe": probe, "cli": plugin_note}
     if status is not None:
         data["cli_status"] = {"running": status.running, "kind": status.kind,

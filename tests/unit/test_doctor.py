@@ -428,6 +428,27 @@ def test_refused_tcp_daemon_says_so_plainly(monkeypatch: pytest.MonkeyPatch) -> 
     assert r.fix is not None and "`unset DOCKER_HOST`" in r.fix
 
 
+def test_silent_daemon_is_cut_off_by_the_first_contact_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """DOCKER_HOST at a socket that accepts connections and never answers (a hung daemon or
+    a wrong port behind a firewall that accepts): the real connect gives up in time."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        host = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        monkeypatch.setenv("DOCKER_HOST", host)
+        t0 = time.monotonic()
+        report = run_checks(["daemon", "containers"], DoctorEnv(daemon_timeout=1.0))
+        took = time.monotonic() - t0
+    r = {c.name: c for c in report.checks}
+    assert took < 2.5
+    assert r["daemon"].status == "fail"
+    assert r["daemon"].detail == (f"the Docker daemon at {host} (from DOCKER_HOST) did not "
+                                  "answer within 1 s")
+    assert r["daemon"].fix is not None and "docker context ls" in r["daemon"].fix
+    assert r["containers"].status == "skip"
+
+
 def test_missing_context_fails_with_the_fix(monkeypatch: pytest.MonkeyPatch,
                                             tmp_path: Path) -> None:
     """DOCKER_CONTEXT names a context that does not exist (the CLI fails, docker-py would
