@@ -308,7 +308,9 @@ def _cli_env() -> dict[str, str]:
 def _cli_error(model: str, verb: str, text: str, code: int) -> LlmctlError:
     low = text.lower()
     last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
-    if "unknown command" in low or "is not a docker command" in low:
+    # Without the plugin, docker itself rejects `model` (or, first, a flag such as --json).
+    if ("unknown command" in low or "is not a docker command" in low
+            or "unknown flag" in low or "usage:  docker [options] command" in low):
         return ServerError(
             "Docker Model Runner is not reachable over TCP and the `docker model` CLI plugin "
             "is not installed",
@@ -319,8 +321,8 @@ def _cli_error(model: str, verb: str, text: str, code: int) -> LlmctlError:
     if "not found" in low:
         return NotFoundError(f"model {model!r} not found (docker model said: {last})",
                              details={"model": model, "server_error": last})
-    return ServerError(f"{verb} {model} with `docker model` failed (exit {code}): "
-                       f"{last or 'no output'}")
+    what = f"{verb} {model}" if model else verb
+    return ServerError(f"{what} with `docker model` failed (exit {code}): {last or 'no output'}")
 
 
 def cli_pull(

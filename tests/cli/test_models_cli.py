@@ -278,13 +278,25 @@ def test_runner_fallback_without_the_plugin(tmp_path: Path, monkeypatch, capsys)
     from llmctl import models
 
     monkeypatch.setattr(models, "MODEL_RUNNER_DEFAULT_URL", f"http://127.0.0.1:{closed_port()}")
-    _fake_docker(tmp_path, "import sys\nprint(\"docker: unknown command: docker model\", "
-                           "file=sys.stderr)\nsys.exit(1)\n")
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    # what docker 27+ prints without the plugin: `model` unknown, or first a flag it rejects
+    _fake_docker(tmp_path, "import sys\n"
+                           "if '--json' in sys.argv:\n"
+                           "    print('unknown flag: --json\\n\\nUsage:  docker [OPTIONS] "
+                           "COMMAND [ARG...]', file=sys.stderr); sys.exit(125)\n"
+                           "print('docker: unknown command: docker model', file=sys.stderr)\n"
+                           "sys.exit(1)\n")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     code = run(["pull", "ai/smollm2", "--progress", "none"])
     err = capsys.readouterr().err
     assert code == 1
     assert "the `docker model` CLI plugin is not installed" in err
+    code = run(["models"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Docker Model Runner at http://127.0.0.1:" in err
+    assert "(default): Docker Model Runner is not reachable over TCP and the `docker model` CLI " \
+           "plugin is not installed" in err
 
 
 # --- models / rm -----------------------------------------------------------------------------
