@@ -348,3 +348,22 @@ def test_vllm_dead_engine_is_unhealthy_not_loading() -> None:
     with start_fake("vllm", port=0, unhealthy=True) as h:
         check = check_once(h.url, load_profile("vllm").readiness, kind="vllm", model="x")
     assert not check.ok and check.phase == "unhealthy" and "HTTP 503" in check.detail
+
+
+# --- `up` refuses before touching the engine ----------------------------------------------
+
+@pytest.mark.parametrize(("name", "kw", "error", "needle"), [
+    ("vllm", {}, UsageError, "needs a model"),
+    ("vllm", {"model": "a/b"}, LlmctlError, "needs an NVIDIA GPU"),  # engine has none
+    ("llamacpp", {"model_file": "/nonexistent/m.gguf"}, UsageError, "no such file"),
+])
+def test_up_checks_before_pulling_or_creating(
+    name: str, kw: dict, error: type, needle: str  # type: ignore[type-arg]
+) -> None:
+    from llmctl import lifecycle
+    from tests.unit.test_lifecycle import MemoryEngine
+
+    eng = MemoryEngine()  # reports no GPU runtime
+    with pytest.raises(error, match=needle):
+        lifecycle.up(eng, load_profile(name), UpOptions(port=1, **kw))  # type: ignore[arg-type]
+    assert eng.pulled == [] and eng.created == [] and eng.containers == {}
