@@ -7,6 +7,7 @@ removes what it made; a sweep at session start removes leftovers of earlier runs
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def docker_client():  # type: ignore[no-untyped-def]
 
         client = docker.from_env(version="auto", timeout=30)
         client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no engine here"
+    except Exception as exc:
         _unavailable(f"no Docker engine answers ({str(exc)[:120]})")
     infra.sweep(client)
     yield client
@@ -72,10 +73,8 @@ def pullable_image(docker_client, registry_image: str) -> str:  # type: ignore[n
     """A registry reference that is NOT present locally, so `up` must pull it."""
     import docker
 
-    try:
+    with contextlib.suppress(docker.errors.ImageNotFound):
         docker_client.images.remove(registry_image, force=True, noprune=False)
-    except docker.errors.ImageNotFound:
-        pass
     return registry_image
 
 

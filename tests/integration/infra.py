@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -118,7 +119,7 @@ def ensure_registry() -> str:
 
 def push_to_registry(client, local_tag: str, name: str) -> str:  # type: ignore[no-untyped-def]
     """Push ``local_tag`` as REGISTRY/name and return that reference."""
-    repo, tag = local_tag.rsplit(":", 1)
+    _repo, tag = local_tag.rsplit(":", 1)
     remote_repo = f"{REGISTRY}/{name}"
     client.images.get(local_tag).tag(remote_repo, tag)
     for event in client.api.push(remote_repo, tag=tag, stream=True, decode=True):
@@ -134,20 +135,14 @@ def sweep(client) -> None:  # type: ignore[no-untyped-def]
     for c in client.containers.list(all=True, filters={"label": "io.llmctl.managed=true"}):
         inst = c.labels.get("io.llmctl.instance", "")
         if inst.startswith(TEST_PREFIX) or c.labels.get("io.llmctl.test") == "1":
-            try:
+            with contextlib.suppress(docker.errors.APIError):
                 c.remove(force=True)
-            except docker.errors.APIError:
-                pass
     for c in client.containers.list(all=True, filters={"label": "io.llmctl.test=1"}):
-        try:
+        with contextlib.suppress(docker.errors.APIError):
             c.remove(force=True)
-        except docker.errors.APIError:
-            pass
     for v in client.volumes.list():
         if v.name.startswith(TEST_PREFIX) or (v.attrs.get("Labels") or {}).get(
             "io.llmctl.test"
         ) == "1":
-            try:
+            with contextlib.suppress(docker.errors.APIError):
                 v.remove(force=True)
-            except docker.errors.APIError:
-                pass

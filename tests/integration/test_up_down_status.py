@@ -282,7 +282,7 @@ def test_signal_during_readiness_wait_cleans_up(
     time.sleep(1.0)
     sent = time.monotonic()
     proc.send_signal(getattr(signal, sig))
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == code, err
     assert time.monotonic() - sent < 5
     assert err.strip().splitlines()[-1] in ("error: interrupted", "error: terminated")
