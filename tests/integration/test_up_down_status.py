@@ -146,7 +146,6 @@ def test_default_port_taken_moves_to_next_free_and_says_so(
         holder.bind(("127.0.0.1", 0))
         holder.listen(1)
         taken = holder.getsockname()[1]
-        text = (tmp_path.parent / "x").exists()  # noqa: F841 - keep tmp_path alive
         prof = tmp_path / "myollama.yaml"
         prof.write_text(
             "name: myollama\nkind: ollama\nimage: ollama/ollama:0.17.1\ncontainer_port: 11434\n"
