@@ -779,6 +779,68 @@ def _gpu_finding(env: DoctorEnv, s: ManagedServer, m: dict[str, Any],
 @check("model-runner", "Docker Model Runner: CLI plugins, runner status, TCP port answering")
 def check_model_runner(env: DoctorEnv) -> CheckResult:
     engine = env.engine_or_none()
+    if engine is not None and not env.environ.get("MODEL_RUNNER_HOST"):
+        try:
+            from llmctl.model_runner import ModelRunner
+        except ImportError:
+            pass
+        else:
+            return _model_runner_from_core(env, engine, ModelRunner)
+    return _model_runner_here(env, engine)
+
+
+def _model_runner_from_core(env: DoctorEnv, engine: Any, model_runner: Any) -> CheckResult:
+    """Through llmctl.model_runner: where the runner lives (Desktop on macOS/Windows/WSL2,
+    a container elsewhere, Desktop for Linux included), its container and its answer."""
+    from llmctl.desktop import DockerCli
+
+    facts = env.facts()
+    if facts.kind == "Podman":
+        return skip("Docker Model Runner needs Docker Desktop or Docker Engine, not Podman")
+    desktop_mode = facts.kind == "Docker Desktop" and env.host_os in ("darwin", "win32")
+    if desktop_mode and _version_tuple(facts.desktop_version or "") < DESKTOP_MODEL_RUNNER_MIN:
+        return skip(f"Docker Desktop {facts.desktop_version or '(unknown version)'} has no "
+                    "Model Runner (4.40 or newer needed, see `engine`)")
+    path = env.docker_cli()
+    cli = DockerCli(engine.target, docker=path or "docker", desktop=desktop_mode,
+                    runner=env.cli_runner)
+    runner = model_runner(engine, cli, os_name=env.host_os)
+    st = runner.status(timeout=env.http_timeout)
+    data: dict[str, Any] = {
+        "kind": st.kind, "running": st.running, "installed": st.installed,
+        "endpoint": st.endpoint, "endpoint_container": st.endpoint_container,
+        "container": st.container, "backends": st.backends, "models": st.models,
+        "notes": st.notes}
+    notes = "".join(f"; {n}" for n in st.notes)
+    where = f"{st.kind}" + (f" (container {st.container})" if st.container else "")
+    if st.running and not st.problem:
+        backends = ", ".join(f"{k}: {v}" for k, v in st.backends.items())
+        models = "models unknown" if st.models is None else \
+            f"{st.models} model{'' if st.models == 1 else 's'}"
+        return ok(f"{where}: answering at {st.endpoint} ({models}"
+                  f"{'; ' + backends if backends else ''}){notes}", **data)
+    if st.running:
+        return warn(f"{where}: {st.problem}{notes}", st.fix, **data)
+    if not st.installed:
+        if desktop_mode:  # Desktop new enough but `docker model` missing or not reporting
+            return warn(f"{where}: {st.problem}{notes}", st.fix, **data)
+        url = _url("127.0.0.1", env.runner_port)
+        answer = env.answer(url) if env.is_local else Answer("none", "")
+        if answer.kind in ("http", "silent", "ollama"):
+            return warn(f"port {env.runner_port} answers, but not as a Model Runner: "
+                        f"{answer.detail}",
+                        f"Free the port, or use another one: `llmctl up model-runner --tcp "
+                        f"{env.runner_port + 1}`.", **data)
+        return skip(f"not set up (optional): {st.problem}{notes}",
+                    f"To use it: `llmctl up model-runner --tcp {env.runner_port}`.", **data)
+    if desktop_mode and not (st.problem or "").startswith("host-side"):
+        return skip(f"{where}: {st.problem}{notes}", st.fix, **data)
+    return warn(f"{where}: {st.problem}{notes}", st.fix, **data)
+
+
+def _model_runner_here(env: DoctorEnv, engine: Any) -> CheckResult:
+    """Without llmctl.model_runner (or with MODEL_RUNNER_HOST): the TCP answer and
+    `docker model status`."""
     facts = env.facts() if engine is not None else None
     desktop = facts is not None and facts.kind == "Docker Desktop"
     if facts is not None and facts.kind == "Podman":

@@ -72,6 +72,9 @@ class MemoryEngine:
         want = {"io.llmctl.managed": "true", **labels}
         return [c for c in self.containers if all(c.labels.get(k) == v for k, v in want.items())]
 
+    def list_all(self) -> list[ContainerInfo]:
+        return list(self.containers)
+
     def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
         return [(c, p) for c in self.containers if c.running for p in c.ports]
 
@@ -213,7 +216,8 @@ def test_desktop_mac_new_with_model_runner_on_tcp(ports: SimpleNamespace) -> Non
     try:
         env = make_env("desktop-mac-4.49", ports, cli=fake_docker_cli(model_status={
             "running": True, "backends": {"llama.cpp": "Running: llama.cpp latest-metal"},
-            "kind": "Docker Desktop", "endpoint": "http://model-runner.docker.internal/v1/"}))
+            "kind": "Docker Desktop", "endpoint": "http://model-runner.docker.internal/v1/",
+            "endpointHost": f"http://127.0.0.1:{ports.runner}/v1/"}))
         r = results(env, "engine", "platform", "model-runner", "disk", "daemon")
     finally:
         runner.stop()
@@ -224,8 +228,10 @@ def test_desktop_mac_new_with_model_runner_on_tcp(ports: SimpleNamespace) -> Non
     assert r["platform"].status == "ok" and "Apple Silicon" in r["platform"].detail
     assert "Metal" in r["platform"].detail and r["platform"].fix is None
     assert r["model-runner"].status == "ok", r["model-runner"].detail
-    assert r["model-runner"].detail.startswith(f"answering at http://127.0.0.1:{ports.runner}")
-    assert "`docker model status`: running (Docker Desktop)" in r["model-runner"].detail
+    assert r["model-runner"].detail.startswith(
+        f"Docker Desktop: answering at http://127.0.0.1:{ports.runner} (1 model;")
+    assert r["model-runner"].data["endpoint_container"] == \
+        "http://model-runner.docker.internal/engines/v1"
     assert r["disk"].status == "skip" and "inside the Docker Desktop for Mac VM" in r["disk"].detail
     assert r["disk"].fix == ("`docker system df` shows what Docker uses; to grow the disk: "
                              "Docker Desktop: Settings > Resources > Advanced > Disk usage limit.")
@@ -235,10 +241,11 @@ def test_desktop_mac_runner_on_but_host_tcp_off(ports: SimpleNamespace) -> None:
     """Desktop 4.49: `docker model status --json` says running but nothing listens on the
     TCP port (Model Runner enabled without 'host-side TCP support')."""
     env = make_env("desktop-mac-4.49", ports, cli=fake_docker_cli(model_status={
-        "running": True, "backends": {}, "kind": "Docker Desktop"}))
+        "running": True, "backends": {}, "kind": "Docker Desktop",
+        "endpointHost": f"http://127.0.0.1:{ports.runner}/v1/"}))
     r = results(env, "model-runner")["model-runner"]
-    assert r.status == "warn" and "host-side TCP is off" in r.detail
-    assert r.fix == f"Turn it on: `docker desktop enable model-runner --tcp {ports.runner}`."
+    assert r.status == "warn" and "host-side TCP is not enabled" in r.detail
+    assert r.fix == "llmctl up model-runner --tcp 12434"
 
 
 def test_desktop_mac_runner_turned_off(ports: SimpleNamespace) -> None:
@@ -246,18 +253,18 @@ def test_desktop_mac_runner_turned_off(ports: SimpleNamespace) -> None:
     env = make_env("desktop-mac-4.49", ports,
                    cli=fake_docker_cli(model_status={"running": False, "backends": {}}))
     r = results(env, "model-runner")["model-runner"]
-    assert r.status == "skip" and "off in Docker Desktop" in r.detail
-    assert r.fix is not None
-    assert r.fix.startswith(f"To use it: `docker desktop enable model-runner --tcp {ports.runner}`")
+    assert r.status == "skip" and "not running in Docker Desktop" in r.detail
+    assert r.fix == ("llmctl up model-runner --tcp 12434 (or Settings > AI > Enable Docker "
+                     "Model Runner)")
 
 
 def test_desktop_new_but_model_plugin_missing(ports: SimpleNamespace) -> None:
     """Desktop 4.49 whose CLI lacks the model plugin (docker: unknown command: docker model)."""
     env = make_env("desktop-mac-4.49", ports, cli=fake_docker_cli(plugin=False))
     r = results(env, "model-runner")["model-runner"]
-    assert r.status == "warn" and "plugin is not installed" in r.detail
-    assert r.fix == ("Update Docker Desktop, then turn Model Runner on in Settings > AI > "
-                     "Enable Docker Model Runner.")
+    assert r.status == "warn" and "the `docker model` command is not available" in r.detail
+    assert r.fix == ("`docker model` ships with Docker Desktop 4.40 and later: update Docker "
+                     "Desktop, then turn it on in Settings > AI > Enable Docker Model Runner.")
 
 
 def test_desktop_too_old_for_model_runner(ports: SimpleNamespace) -> None:
@@ -271,6 +278,56 @@ def test_desktop_too_old_for_model_runner(ports: SimpleNamespace) -> None:
                                "Docker menu > Check for updates.")
     assert r["model-runner"].status == "skip" and "4.40 or newer needed" in r["model-runner"].detail
     assert not any(c[:1] == ["model"] for c in calls)  # no point asking the plugin
+
+
+def runner_container(state: str, port: int = 12434) -> ContainerInfo:
+    """The container `docker model install-runner` makes on Docker Engine."""
+    return ContainerInfo(
+        id="mr", name="docker-model-runner", state=state, image="docker/model-runner:latest",
+        labels={"com.docker.desktop.service": "model-runner",
+                "com.docker.model-runner.role": "controller"},
+        ports=(PublishedPort("127.0.0.1", port, 12434),),
+        volumes=("docker-model-runner-models",))
+
+
+def test_engine_runner_container_stopped(ports: SimpleNamespace) -> None:
+    """Docker Engine with the runner container installed by the plugin, but exited."""
+    env = make_env("engine-linux", ports, containers=[runner_container("exited")])
+    r = results(env, "model-runner")["model-runner"]
+    assert r.status == "warn"
+    assert r.detail.startswith("Docker Engine (container docker-model-runner): the runner "
+                               "container is exited")
+    assert r.fix == "llmctl up model-runner --tcp 12434"
+
+
+def test_desktop_for_linux_runs_the_runner_as_a_container(ports: SimpleNamespace) -> None:
+    """Docker Desktop 4.49 on a Linux host: the `docker model` CLI treats it as an engine, so
+    the fix is a runner container, never `docker desktop enable`."""
+    fx = load_fixture("desktop-mac-4.49")
+    fx["host"] = {"os": "linux", "arch": "x86_64"}
+    fx["target"] = {"host": "unix:///home/dev/.docker/desktop/docker.sock",
+                    "context": "desktop-linux", "source": "currentContext in config.json"}
+    env = make_env("desktop-mac-4.49", ports, engine=MemoryEngine(fx))
+    env.host_os, env.host_arch = "linux", "x86_64"
+    r = results(env, "engine", "model-runner")
+    assert r["engine"].detail.startswith("Docker Desktop for Linux 4.49.0 (Model Runner treats "
+                                         "it as Docker Engine)")
+    assert r["model-runner"].status == "skip" and "not set up" in r["model-runner"].detail
+    assert r["model-runner"].fix == f"To use it: `llmctl up model-runner --tcp {ports.runner}`."
+
+
+def test_model_runner_host_is_probed_directly(ports: SimpleNamespace) -> None:
+    """MODEL_RUNNER_HOST names a manually run runner (the fake): doctor asks it directly."""
+    runner = start_fake("model-runner", port=0)
+    try:
+        env = make_env("engine-linux", ports, environ={"MODEL_RUNNER_HOST": runner.url},
+                       cli=fake_docker_cli(model_status={"running": True, "backends": {},
+                                                         "kind": "Docker Engine (Manual Install)"}))
+        r = results(env, "model-runner")["model-runner"]
+    finally:
+        runner.stop()
+    assert r.status == "ok" and r.detail.startswith(f"answering at {runner.url}")
+    assert "(Docker Engine (Manual Install))" in r.detail and r.fix is None
 
 
 def test_desktop_windows(ports: SimpleNamespace) -> None:
@@ -515,11 +572,10 @@ def test_registry_names_and_descriptions() -> None:
 
 def test_docker_cli_missing(ports: SimpleNamespace) -> None:
     env = make_env("engine-linux", ports, docker_on_path=False)
-    r = results(env, "docker-cli", "model-runner")
+    r = results(env, "docker-cli")
     assert r["docker-cli"].status == "warn" and "not on PATH" in r["docker-cli"].detail
     assert r["docker-cli"].fix == ("Install the docker CLI: Docker Desktop, or the docker-ce-cli "
                                    "(Docker's repository) / docker.io (Debian, Ubuntu) package.")
-    assert "the docker CLI is not on PATH" in r["model-runner"].detail
 
 
 # --- OLLAMA_HOST ----------------------------------------------------------------------------------
