@@ -346,11 +346,18 @@ def _pick_instance(engine: Engine, profile: str | None, name: str | None) -> lis
             raise NotFoundError(f"no llmctl container named {name!r}",
                                 "See `llmctl status` for what is running.")
         return found
-    labels = {LABEL_PROFILE: profile} if profile else {}
-    found = engine.list_managed(**labels)
+    if not profile:
+        # Never guess what to remove: name it.
+        running = sorted(f"{c.labels.get(LABEL_PROFILE, '?')} --name "
+                         f"{c.labels.get(LABEL_INSTANCE, c.name)}"
+                         for c in engine.list_managed())
+        raise UsageError("say which server to take down",
+                         "Run `llmctl down PROFILE` or `llmctl down --name NAME`"
+                         + (f"; running: {'; '.join(running)}." if running else "."))
+    found = engine.list_managed(**{LABEL_PROFILE: profile})
     if not found:
-        what = f"for profile {profile!r}" if profile else "at all"
-        raise NotFoundError(f"no llmctl container {what}", "See `llmctl status`.")
+        raise NotFoundError(f"no llmctl container for profile {profile!r}",
+                            "See `llmctl status`.")
     default = [c for c in found if c.labels.get(LABEL_INSTANCE) == profile]
     if default:
         return default

@@ -202,3 +202,12 @@ def test_down_picks_instances(ollama, fake_ollama) -> None:  # type: ignore[no-u
         lifecycle.down(eng, "ollama")
     assert lifecycle.down(eng, "ollama", name="b").removed == ["llmctl-b"]
     assert [c.labels[LABEL_INSTANCE] for c in eng.containers.values()] == ["a"]
+
+
+def test_down_without_a_target_never_guesses(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
+    eng = MemoryEngine()
+    lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port), wait=False)
+    with pytest.raises(UsageError) as err:
+        lifecycle.down(eng)
+    assert "ollama --name ollama" in (err.value.hint or "")
+    assert list(eng.containers) == ["llmctl-ollama"]  # nothing removed
