@@ -330,13 +330,14 @@ class DoctorEnv:
         def fetch() -> list[ManagedServer]:
             from llmctl.managed import list_servers
 
-            return list_servers(self.require_engine())
+            engine = self.require_engine()
+            return retry_removed(lambda: list_servers(engine))
 
         return self.once("servers", fetch)
 
     def published(self) -> list[tuple[ContainerInfo, PublishedPort]]:
         return self.once(
-            "published", lambda: self.require_engine().published_ports()
+            "published", lambda: retry_removed(self.require_engine().published_ports)
         )
 
     @property
@@ -383,6 +384,20 @@ class DoctorEnv:
     # --- HTTP ---------------------------------------------------------------------------------
     def answer(self, url: str) -> Answer:
         return self.once(f"answer:{url}", lambda: identify(url, self.http_timeout))
+
+
+def retry_removed(fn: Callable[[], Any], attempts: int = 3) -> Any:
+    """Run a container listing again when a container vanished mid-way: docker-py inspects
+    each listed container and raises NotFound (404) when one is removed in between."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception as exc:
+            gone = getattr(exc, "status_code", None) == 404 or "no such container" in \
+                str(exc).lower()
+            if not gone or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _nvidia_on_host() -> bool:
@@ -1204,7 +1219,8 @@ def check_containers(env: DoctorEnv) -> CheckResult:
     engine = env.require_engine()
     from llmctl import lifecycle
 
-    entries = lifecycle.status(engine, health_timeout=env.http_timeout + 0.5)
+    entries = retry_removed(lambda: lifecycle.status(engine,
+                                                     health_timeout=env.http_timeout + 0.5))
     if not entries:
         return ok("no llmctl-managed containers (start one with `llmctl up ollama`)",
                   servers=[])

@@ -554,6 +554,28 @@ def test_a_hanging_check_is_cut_off_at_the_deadline(monkeypatch: pytest.MonkeyPa
     assert r["proxy"].status == "ok" and [c.name for c in report.checks] == ["proxy", "hang"]
 
 
+def test_container_removed_while_listing_is_retried(ports: SimpleNamespace,
+                                                    fake_ollama: FakeHandle) -> None:
+    """docker-py lists, then inspects each container: one removed in between gives NotFound
+    (404). Another process removing its container must not make doctor fail."""
+    import docker
+
+    engine = MemoryEngine(load_fixture("engine-linux"), [managed("o1", fake_ollama.port)])
+    real = engine.list_managed
+    raised: list[int] = []
+
+    def racy(**labels: str) -> list[ContainerInfo]:
+        if not raised:
+            raised.append(1)
+            raise docker.errors.NotFound("No such container: 1f2e3d")
+        return real(**labels)
+
+    engine.list_managed = racy  # type: ignore[method-assign]
+    r = results(make_env("engine-linux", ports, engine=engine), "containers")["containers"]
+    assert raised == [1]
+    assert r.status == "ok" and "o1 (ollama, container llmctl-o1) answers" in r.detail
+
+
 def test_unknown_check_name_lists_the_valid_ones() -> None:
     with pytest.raises(UsageError) as info:
         run_checks(["daemon", "nope"])
