@@ -31,10 +31,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from llmctl.errors import ConfigError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from llmctl.probe import ManagedTarget, ProbeResult
 
 ENV_FILE = "LLMCTL_ENDPOINTS_FILE"
 API_TYPES = ("ollama", "openai")
@@ -669,6 +674,7 @@ class WriteResult:
     warnings: list[str] = field(default_factory=list)
     probed: dict[str, Any] | None = None
     default: bool = True
+    managed: ManagedTarget | None = None  # the llmctl container serving it, if any
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -676,6 +682,7 @@ class WriteResult:
             "path": self.path,
             "verified": self.verified,
             "default": self.default,
+            "managed": self.managed.to_dict() if self.managed else None,
             "warnings": self.warnings,
         }
 
@@ -684,6 +691,26 @@ LLM_TYPE_BY_SERVER = {
     "ollama": "ollama",
     "docker-model-runner": "docker-model-runner",
 }
+
+
+def llm_type_for(server: str, managed: ManagedTarget | None) -> str:
+    """``docker-model-runner`` for a Model Runner (as probe detects it, or llmctl's own
+    runner), ``docker-container`` for another server llmctl runs, else ``ollama`` or
+    ``openai-compatible``."""
+    from llmctl.names import MODEL_RUNNER
+
+    if server == "docker-model-runner" or (managed is not None and managed.profile == MODEL_RUNNER):
+        return "docker-model-runner"
+    if managed is not None:
+        return "docker-container"
+    return LLM_TYPE_BY_SERVER.get(server, "openai-compatible")
+
+
+def _describe(r: ProbeResult) -> str:
+    who = f"{r.base_url} ({r.server}"
+    if r.managed is not None:
+        who += f", llmctl instance {r.managed.instance}"
+    return who + ")"
 
 
 def _model_matches(wanted: str, have: str, server: str) -> bool:
@@ -711,19 +738,29 @@ def prepare_endpoint(
     llm_type: str | None = None,
     verify: bool = True,
     timeout: float = 5.0,
-    targets_from_managed: list[str] | None = None,
+    targets_from_managed: Sequence[str | ManagedTarget] | None = None,
 ) -> WriteResult:
-    """Decide what to write: find or probe the server, check the model (and tools)."""
+    """Decide what to write: find or probe the server, check the model (and tools).
+
+    ``targets_from_managed``: the servers llmctl runs (:class:`llmctl.probe.ManagedTarget`,
+    or bare URLs). With no ``url``, the one running managed server is the default, else
+    the one server a probe finds. A server that is one of them is written with
+    ``llm_type: docker-container`` (``docker-model-runner`` for a Model Runner) and the
+    URL other containers on the ``llmctl`` network use (``http://llmctl-NAME:PORT``).
+    """
     from datetime import datetime, timezone
 
-    from llmctl.probe import probe
+    from llmctl.probe import ManagedTarget, managed_match, probe
 
     if api is not None and api not in API_TYPES:
         raise UsageError(f"--api must be one of {', '.join(API_TYPES)}, not {api!r}")
     if llm_type is not None and llm_type not in LLM_TYPES:
         raise UsageError(f"--llm-type must be one of {', '.join(LLM_TYPES)}")
+    managed = [t for t in (targets_from_managed or []) if isinstance(t, ManagedTarget)]
     warnings: list[str] = []
     result = None
+    if url is None and len(managed) == 1:
+        url = managed[0].url  # the one server llmctl runs
     if url is None:
         found = [
             r
@@ -743,7 +780,7 @@ def prepare_endpoint(
             )
         roots = {r.root for r in found}
         if len(roots) > 1:
-            listing = ", ".join(f"{r.base_url} ({r.server})" for r in found)
+            listing = ", ".join(_describe(r) for r in found)
             raise UsageError(
                 f"several LLM servers answer: {listing}",
                 "Choose one with --endpoint URL.",
@@ -751,6 +788,7 @@ def prepare_endpoint(
         result = found[0]
     elif verify:
         result = probe([url], timeout=timeout, api_key=token).results[0]
+    target = managed_match(result.url if result is not None else url or "", managed)
     if result is not None:
         if not result.is_llm:
             from llmctl.client import EndpointUnreachable
@@ -761,14 +799,22 @@ def prepare_endpoint(
             )
         server = result.server or "openai-compatible"
         api_type = api or result.api_type or "openai"
-        kind = llm_type or LLM_TYPE_BY_SERVER.get(server, "openai-compatible")
-        base = api_base(connectable(result.root), api_type, kind)
+        kind = llm_type or llm_type_for(server, target)
+        base = api_base(connectable(result.root), api_type, server)
         if result.status == "loading":
             warnings.append(f"{result.base_url} is still loading its model")
     else:
         assert url is not None
+        if target is not None and api is None and not url.rstrip("/").endswith("/v1"):
+            api = target.api if target.api in API_TYPES else None
         ep0 = endpoint_from_url(url, api=api)
-        api_type, kind, base, server = ep0.api_type, llm_type or ep0.llm_type, ep0.endpoint, ""
+        api_type, base, server = ep0.api_type, ep0.endpoint, ""
+        kind = llm_type or (
+            llm_type_for(ep0.llm_type, target) if target is not None else ep0.llm_type
+        )
+    if endpoint_container is None and target is not None and target.endpoint_container:
+        inside_kind = server or ("docker-model-runner" if kind == "docker-model-runner" else "")
+        endpoint_container = api_base(target.endpoint_container, api_type, inside_kind)
     if not model:
         models = result.models if result is not None else []
         if len(models) == 1:
@@ -801,7 +847,7 @@ def prepare_endpoint(
             tools=tools,
         )
     ep = Endpoint(
-        name=name or kind,
+        name=name or (target.instance if target is not None else kind),
         api_type=api_type,
         endpoint=base,
         model=model,
@@ -811,7 +857,11 @@ def prepare_endpoint(
         verified=verified,
     )
     return WriteResult(
-        endpoint=ep, path=str(endpoints_path()), verified=verified is not None, warnings=warnings
+        endpoint=ep,
+        path=str(endpoints_path()),
+        verified=verified is not None,
+        warnings=warnings,
+        managed=target,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -48,6 +49,30 @@ SERVER_NAMES = {
 
 
 # --- results ---
+
+
+@dataclass(frozen=True)
+class ManagedTarget:
+    """A server llmctl runs in a container (built from :class:`llmctl.managed.ManagedServer`
+    by the caller: this module never talks to Docker)."""
+
+    url: str  # server root for processes on this machine, e.g. http://127.0.0.1:11434
+    instance: str
+    profile: str
+    api: str = "openai"  # ollama | openai (the container's label)
+    container: str = ""
+    endpoint_container: str | None = None  # server root on the llmctl network
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instance": self.instance,
+            "profile": self.profile,
+            "container": self.container,
+            "endpoint_container": self.endpoint_container,
+        }
+
+
+ManagedLookup = Callable[[], Sequence[ManagedTarget]]
 
 
 @dataclass
@@ -89,6 +114,7 @@ class ProbeResult:
     notes: list[str] = field(default_factory=list)
     latency_ms: float | None = None
     elapsed_ms: float = 0.0
+    managed: ManagedTarget | None = None  # set when llmctl runs this server
 
     @property
     def reachable(self) -> bool:
@@ -119,6 +145,7 @@ class ProbeResult:
             "notes": self.notes,
             "latency_ms": self.latency_ms,
             "elapsed_ms": self.elapsed_ms,
+            "managed": self.managed.to_dict() if self.managed else None,
         }
 
 
@@ -127,6 +154,7 @@ class ProbeReport:
     results: list[ProbeResult]
     timeout: float
     elapsed_ms: float
+    notes: list[str] = field(default_factory=list)  # e.g. why managed servers were skipped
 
     @property
     def found(self) -> list[ProbeResult]:
@@ -138,6 +166,7 @@ class ProbeReport:
             "elapsed_ms": self.elapsed_ms,
             "found": len(self.found),
             "results": [r.to_dict() for r in self.results],
+            "notes": self.notes,
         }
 
 
@@ -176,10 +205,32 @@ def normalize_target(url: str) -> tuple[str, str]:
     return root, host
 
 
-def extra_targets(targets_from_managed: list[str] | None = None) -> list[str]:
-    """Hook for targets beyond the usual ports: the URLs of the servers llmctl manages
+def root_of(url: str) -> str:
+    """The server root a URL is probed at, for comparing targets (``localhost`` →
+    127.0.0.1, API suffixes removed)."""
+    from llmctl.endpoint import connectable
+
+    return normalize_target(connectable(url.strip()))[0]
+
+
+def extra_targets(targets_from_managed: Sequence[str | ManagedTarget] | None = None) -> list[str]:
+    """Targets beyond the usual ports: the URLs of the servers llmctl manages
     (the caller passes them in; this module does not talk to Docker)."""
-    return [t for t in (targets_from_managed or []) if t]
+    urls = [t.url if isinstance(t, ManagedTarget) else t for t in (targets_from_managed or [])]
+    return [u for u in urls if u]
+
+
+def managed_match(url: str, managed: Sequence[ManagedTarget]) -> ManagedTarget | None:
+    """The managed server answering at ``url`` (same host and port), if any."""
+    try:
+        root = root_of(url)
+    except UsageError:
+        return None
+    for m in managed:
+        with contextlib.suppress(UsageError):
+            if root_of(m.url) == root:
+                return m
+    return None
 
 
 def configured_targets() -> list[tuple[str, str | None]]:
@@ -195,7 +246,9 @@ def configured_targets() -> list[tuple[str, str | None]]:
 
 
 def default_targets(
-    targets_from_managed: list[str] | None = None, *, include_configured: bool = True
+    targets_from_managed: Sequence[str | ManagedTarget] | None = None,
+    *,
+    include_configured: bool = True,
 ) -> list[tuple[str, str | None]]:
     targets: list[tuple[str, str | None]] = [(f"http://127.0.0.1:{p}", None) for p in DEFAULT_PORTS]
     targets += [(t, None) for t in extra_targets(targets_from_managed)]
@@ -548,13 +601,59 @@ async def probe_one(
     return result
 
 
+async def _call_in_thread(fn: Callable[[], Any], timeout: float) -> Any:
+    """Run a blocking ``fn`` (a Docker lookup) in a daemon thread, bounded by ``timeout``:
+    a daemon that never answers cannot hold the probe (or the interpreter's exit) up."""
+    import asyncio
+    import threading
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(value: Any, exc: BaseException | None) -> None:
+        if future.done():
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
+
+    def run() -> None:
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            value = fn()
+        except BaseException as exc:  # handed to the waiting coroutine
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=run, name="llmctl-managed-lookup", daemon=True).start()
+    return await asyncio.wait_for(future, timeout)
+
+
+def _lookup_failure(exc: BaseException, timeout: float) -> str:
+    import asyncio
+
+    from llmctl.errors import LlmctlError
+
+    if isinstance(exc, asyncio.TimeoutError):
+        why = f"the Docker engine did not answer within {timeout:g}s"
+    elif isinstance(exc, LlmctlError):
+        why = exc.message
+    else:
+        why = f"{type(exc).__name__}: {exc}"
+    return f"llmctl-managed servers not probed ({why})"
+
+
 async def aprobe(
     urls: list[str] | None = None,
     *,
     timeout: float = DEFAULT_TIMEOUT,
     api_key: str | None = None,
-    targets_from_managed: list[str] | None = None,
+    targets_from_managed: Sequence[str | ManagedTarget] | None = None,
     include_configured: bool = True,
+    managed_lookup: ManagedLookup | None = None,
 ) -> ProbeReport:
     """Probe ``urls`` (or the defaults) concurrently; see :func:`probe`."""
     import asyncio
@@ -567,16 +666,24 @@ async def aprobe(
         raise UsageError("--timeout must be more than 0 seconds")
     if urls:
         targets = [(u, api_key) for u in urls]
+        managed_lookup = None  # the URLs given are the whole job
     else:
         targets = default_targets(targets_from_managed, include_configured=include_configured)
+    managed = [t for t in (targets_from_managed or []) if isinstance(t, ManagedTarget)]
+    notes: list[str] = []
     seen: set[str] = set()
-    unique: list[tuple[str, str | None]] = []
-    for url, token in targets:
-        root, _ = normalize_target(url)  # raises UsageError on a bad URL before any I/O
-        if root in seen:
-            continue
-        seen.add(root)
-        unique.append((url, token or api_key))
+
+    def fresh(pairs: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+        unique: list[tuple[str, str | None]] = []
+        for url, token in pairs:
+            root, _ = normalize_target(url)  # raises UsageError on a bad URL before any I/O
+            if root in seen:
+                continue
+            seen.add(root)
+            unique.append((url, token or api_key))
+        return unique
+
+    unique = fresh(targets)
     t0 = time.monotonic()
     # Plain-http loopback only (https targets get their own client), so no CA bundle to load.
     # No keep-alive: a probe is one-shot, and a reused connection to a server that writes
@@ -587,13 +694,46 @@ async def aprobe(
     async with make_async_client(
         "http://127.0.0.1", timeout=timeout, connect_timeout=timeout, transport=transport
     ) as loopback:
-        results = await asyncio.gather(
-            *(probe_one(u, timeout=timeout, api_key=t, loopback_client=loopback) for u, t in unique)
-        )
+
+        async def run(pairs: list[tuple[str, str | None]]) -> list[ProbeResult]:
+            return list(
+                await asyncio.gather(
+                    *(
+                        probe_one(u, timeout=timeout, api_key=t, loopback_client=loopback)
+                        for u, t in pairs
+                    )
+                )
+            )
+
+        async def managed_round() -> list[ProbeResult]:
+            # Ask Docker while the usual ports are being probed, then probe what it names.
+            if managed_lookup is None:
+                return []
+            lookup_timeout = max(timeout, 1.0)
+            try:
+                found = list(await _call_in_thread(managed_lookup, lookup_timeout))
+            except Exception as exc:  # an engine problem is a note, never fatal
+                notes.append(_lookup_failure(exc, lookup_timeout))
+                return []
+            managed.extend(found)
+            extra: list[tuple[str, str | None]] = []
+            for m in found:
+                try:
+                    if root_of(m.url) not in seen:  # localhost:P is 127.0.0.1:P here
+                        extra += fresh([(m.url, None)])
+                except UsageError:
+                    notes.append(f"{m.instance}: unusable endpoint {m.url!r}; not probed")
+            return await run(extra)
+
+        first, second = await asyncio.gather(run(unique), managed_round())
+    results = first + second
+    for r in results:
+        r.managed = managed_match(r.url, managed)
     return ProbeReport(
-        results=list(results),
+        results=results,
         timeout=timeout,
         elapsed_ms=round((time.monotonic() - t0) * 1000, 1),
+        notes=notes,
     )
 
 
@@ -602,11 +742,14 @@ def probe(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     api_key: str | None = None,
-    targets_from_managed: list[str] | None = None,
+    targets_from_managed: Sequence[str | ManagedTarget] | None = None,
     include_configured: bool = True,
+    managed_lookup: ManagedLookup | None = None,
 ) -> ProbeReport:
     """Probe targets concurrently. With no ``urls``: 127.0.0.1 on the usual ports, the
-    servers llmctl manages (``targets_from_managed``) and the configured endpoints."""
+    servers llmctl manages (``targets_from_managed``, and whatever ``managed_lookup``
+    returns: it runs in a thread alongside the port probes, and if it fails or takes longer
+    than ``timeout`` the report says so in ``notes``) and the configured endpoints."""
     import asyncio
 
     coro_args: dict[str, Any] = {
@@ -614,6 +757,7 @@ def probe(
         "api_key": api_key,
         "targets_from_managed": targets_from_managed,
         "include_configured": include_configured,
+        "managed_lookup": managed_lookup,
     }
     try:
         asyncio.get_running_loop()

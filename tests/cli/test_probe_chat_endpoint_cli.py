@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from llmctl.cli.app import run
+from llmctl.probe import ManagedTarget
 from tests.unit.test_probe import fake, free_port
 
 
@@ -19,6 +20,15 @@ def _json(text: str) -> dict[str, Any]:
     doc = json.loads(text)  # exactly one document
     assert doc["llmctl"] == 1
     return doc  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def managed(monkeypatch: pytest.MonkeyPatch) -> list[ManagedTarget]:
+    """The servers llmctl runs, as the commands see them: none, unless a test adds some
+    (so the engine on this machine does not leak into these tests)."""
+    servers: list[ManagedTarget] = []
+    monkeypatch.setattr("llmctl.cli.managed_targets.managed_targets", lambda: list(servers))
+    return servers
 
 
 @pytest.fixture
@@ -247,3 +257,132 @@ def test_endpoint_write_failures(capsys: pytest.CaptureFixture[str], endpoints_f
     assert "serving text/html, not an LLM API" in cap.err
     assert not endpoints_file.exists()
     assert run(["endpoint", "write", "--endpoint", "http://x", "--format", "toml"]) == 2
+
+
+# --- servers llmctl runs (the engine lookup is stubbed by the `managed` fixture) ---
+
+
+def _target(url: str, instance: str, profile: str, api: str, cport: int) -> ManagedTarget:
+    return ManagedTarget(
+        url=url,
+        instance=instance,
+        profile=profile,
+        api=api,
+        container=f"llmctl-{instance}",
+        endpoint_container=f"http://llmctl-{instance}:{cport}",
+    )
+
+
+def _no_usual_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmctl import probe as probe_mod
+
+    monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (free_port(),))
+
+
+def test_probe_without_urls_lists_the_managed_servers(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    managed: list[ManagedTarget],
+) -> None:
+    _no_usual_ports(monkeypatch)
+    with fake("ollama", pulled="tinyllama") as url:
+        managed.append(_target(url, "t-cli", "ollama", "ollama", 11434))
+        assert run(["probe", "--timeout", "2"]) == 0
+        human = capsys.readouterr()
+        assert run(["probe", "--timeout", "2", "--json"]) == 0
+        doc = _json(capsys.readouterr().out)
+    row = next(ln for ln in human.out.splitlines() if ln.startswith(url))
+    assert "Ollama" in row and "tinyllama:latest" in row
+    assert (
+        "  managed by llmctl: instance t-cli (ollama); other containers use "
+        "http://llmctl-t-cli:11434\n"
+    ) in human.out
+    (r,) = [r for r in doc["result"]["results"] if r["managed"]]
+    assert r["root"] == url and r["server"] == "ollama"
+    assert r["managed"]["instance"] == "t-cli"
+    assert doc["result"]["notes"] == []
+
+
+def test_probe_without_engine_notes_it_and_goes_on(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmctl import probe as probe_mod
+    from llmctl.errors import EngineUnavailable
+
+    def no_engine() -> list[ManagedTarget]:
+        raise EngineUnavailable("the Docker daemon is not running at unix:///gone.sock")
+
+    monkeypatch.setattr("llmctl.cli.managed_targets.managed_targets", no_engine)
+    with fake("ollama") as url:
+        monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (int(url.rsplit(":", 1)[1]),))
+        code = run(["probe", "--timeout", "2", "--json"])
+    cap = capsys.readouterr()
+    assert code == 0
+    assert _json(cap.out)["result"]["found"] == 1
+    assert cap.err == (
+        "note: llmctl-managed servers not probed "
+        "(the Docker daemon is not running at unix:///gone.sock)\n"
+    )
+
+
+def test_endpoint_write_defaults_to_the_one_managed_server(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    endpoints_file: Path,
+    managed: list[ManagedTarget],
+) -> None:
+    _no_usual_ports(monkeypatch)
+    with fake("vllm") as url:
+        managed.append(_target(url, "t-v", "vllm", "openai", 8000))
+        code = run(["endpoint", "write", "--format", "json"])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    doc = json.loads(cap.out)
+    assert doc["name"] == "t-v" and doc["llm_type"] == "docker-container"
+    assert doc["endpoint"] == url + "/v1"
+    assert doc["endpoint_container"] == "http://llmctl-t-v:8000/v1"
+    assert "it is llmctl instance t-v (vllm); other containers on the llmctl network use" in (
+        cap.err
+    )
+    assert "endpoint_container: http://llmctl-t-v:8000/v1" in endpoints_file.read_text()
+
+
+def test_endpoint_write_with_two_managed_servers_lists_them(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    endpoints_file: Path,
+    managed: list[ManagedTarget],
+) -> None:
+    _no_usual_ports(monkeypatch)
+    with fake("ollama", pulled="tinyllama") as a, fake("llamacpp") as b:
+        managed += [
+            _target(a, "t-a", "ollama", "ollama", 11434),
+            _target(b, "t-b", "llamacpp", "openai", 8080),
+        ]
+        code = run(["endpoint", "write", "--model", "tinyllama"])
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "several LLM servers answer" in cap.err
+    assert "llmctl instance t-a" in cap.err and "llmctl instance t-b" in cap.err
+    assert not endpoints_file.exists()
+
+
+def test_endpoint_write_without_engine_still_writes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, endpoints_file: Path
+) -> None:
+    from llmctl.errors import EngineUnavailable
+
+    def no_engine() -> list[ManagedTarget]:
+        raise EngineUnavailable("permission denied on the Docker socket")
+
+    monkeypatch.setattr("llmctl.cli.managed_targets.managed_targets", no_engine)
+    with fake("ollama", pulled="llama3.2") as url:
+        code = run(["endpoint", "write", "--endpoint", url, "--model", "llama3.2", "--json"])
+    cap = capsys.readouterr()
+    assert code == 0
+    ep = _json(cap.out)["result"]["endpoint"]
+    assert ep["llm_type"] == "ollama"
+    assert ep["endpoint_container"] == url.replace("127.0.0.1", "host.docker.internal")
+    assert cap.err.startswith(
+        "note: llmctl-managed servers not looked up (permission denied on the Docker socket)"
+    )

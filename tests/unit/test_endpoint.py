@@ -26,6 +26,7 @@ from llmctl.endpoint import (
     save_endpoint,
 )
 from llmctl.errors import ConfigError, NotFoundError, UsageError
+from llmctl.probe import ManagedTarget
 from tests.unit.test_probe import fake
 
 OTHER = """\
@@ -352,3 +353,104 @@ def test_prepare_picks_the_one_server_or_lists_several(monkeypatch: pytest.Monke
         with pytest.raises(UsageError, match="several LLM servers answer") as info:
             prepare_endpoint(model="tinyllama")
     assert a in info.value.message and b + "/v1" in info.value.message
+
+
+# --- servers llmctl runs: the default target, docker-container, the llmctl network URL ---
+
+
+def _target(url: str, instance: str, profile: str, api: str, cport: int) -> ManagedTarget:
+    return ManagedTarget(
+        url=url,
+        instance=instance,
+        profile=profile,
+        api=api,
+        container=f"llmctl-{instance}",
+        endpoint_container=f"http://llmctl-{instance}:{cport}",
+    )
+
+
+def test_prepare_defaults_to_the_one_managed_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmctl import probe as probe_mod
+
+    with fake("ollama", pulled="llama3.2") as other, fake("vllm") as url:
+        # an unmanaged Ollama on a usual port does not make the choice ambiguous
+        monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (int(other.rsplit(":", 1)[1]),))
+        target = _target(url, "t-vllm", "vllm", "openai", 8000)
+        result = prepare_endpoint(targets_from_managed=[target])
+    ep = result.endpoint
+    assert (ep.name, ep.llm_type, ep.api_type) == ("t-vllm", "docker-container", "openai")
+    assert ep.endpoint == url + "/v1"
+    assert ep.endpoint_container == "http://llmctl-t-vllm:8000/v1"
+    assert ep.model == "Qwen/Qwen3-0.6B"
+    assert result.managed == target
+    assert result.to_dict()["managed"]["instance"] == "t-vllm"
+
+
+def test_prepare_url_of_a_managed_ollama(monkeypatch: pytest.MonkeyPatch) -> None:
+    with fake("ollama", pulled="llama3.2") as url:
+        target = _target(url, "t-oll", "ollama", "ollama", 11434)
+        other = _target("http://127.0.0.1:1", "t-x", "vllm", "openai", 8000)
+        result = prepare_endpoint(
+            url=url.replace("127.0.0.1", "localhost"),
+            model="llama3.2",
+            targets_from_managed=[other, target],
+        )
+    ep = result.endpoint
+    assert (ep.name, ep.llm_type, ep.api_type) == ("t-oll", "docker-container", "ollama")
+    assert (ep.endpoint, ep.endpoint_container) == (url, "http://llmctl-t-oll:11434")
+
+
+def test_prepare_managed_without_verify_uses_the_containers_api() -> None:
+    target = _target("http://127.0.0.1:28000", "t-v", "vllm", "openai", 8000)
+    result = prepare_endpoint(
+        url="http://127.0.0.1:28000", model="m", verify=False, targets_from_managed=[target]
+    )
+    ep = result.endpoint
+    assert (ep.api_type, ep.endpoint) == ("openai", "http://127.0.0.1:28000/v1")
+    assert ep.endpoint_container == "http://llmctl-t-v:8000/v1"
+    assert ep.llm_type == "docker-container"
+
+
+def test_prepare_managed_model_runner_is_docker_model_runner() -> None:
+    with fake("model-runner", pulled="ai/smollm2") as url:
+        target = ManagedTarget(
+            url=url,
+            instance="model-runner",
+            profile="model-runner",
+            api="openai",
+            container="docker-model-runner",
+            endpoint_container="http://docker-model-runner:12434",
+        )
+        result = prepare_endpoint(model="ai/smollm2", targets_from_managed=[target])
+    ep = result.endpoint
+    assert ep.llm_type == "docker-model-runner"
+    assert ep.endpoint == url + "/engines/v1"
+    assert ep.endpoint_container == "http://docker-model-runner:12434/engines/v1"
+
+
+def test_prepare_several_managed_lists_them_with_instances(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llmctl import probe as probe_mod
+    from tests.unit.test_probe import free_port
+
+    monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (free_port(),))
+    with fake("ollama", pulled="tinyllama") as a, fake("vllm") as b:
+        targets = [
+            _target(a, "t-a", "ollama", "ollama", 11434),
+            _target(b, "t-b", "vllm", "openai", 8000),
+        ]
+        with pytest.raises(UsageError, match="several LLM servers answer") as info:
+            prepare_endpoint(model="tinyllama", targets_from_managed=targets)
+    assert f"{a} (ollama, llmctl instance t-a)" in info.value.message
+    assert f"{b}/v1 (vllm, llmctl instance t-b)" in info.value.message
+
+
+def test_prepare_unmanaged_keeps_the_host_docker_internal_guess() -> None:
+    with fake("vllm") as url:
+        target = _target("http://127.0.0.1:1", "t-x", "vllm", "openai", 8000)
+        result = prepare_endpoint(url=url + "/v1", targets_from_managed=[target])
+    ep = result.endpoint
+    assert ep.llm_type == "openai-compatible" and ep.name == "openai-compatible"
+    assert ep.endpoint_container == url.replace("127.0.0.1", "host.docker.internal") + "/v1"
+    assert result.managed is None

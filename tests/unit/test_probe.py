@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from llmctl.errors import UsageError
-from llmctl.probe import Fetch, ProbeResult, classify, normalize_target, probe
+from llmctl.probe import Fetch, ManagedTarget, ProbeResult, classify, normalize_target, probe
 from tests.fakes.llmfake import start_fake
 
 # --- small bad servers shared by the probe/client/CLI tests ---
@@ -363,3 +363,110 @@ def test_api_tags_alone_does_not_make_ollama() -> None:
         "/v1/models": _f("/v1/models", 200, {"data": [{"id": "m", "owned_by": "llamacpp"}]}),
     }
     assert classify(ProbeResult("u", "http://h:8080"), fetches).server == "llamacpp"
+
+
+# --- managed servers: looked up alongside the port probes, never fatal ---
+
+
+def _managed(
+    url: str, instance: str = "t-one", profile: str = "ollama", api: str = "ollama"
+) -> ManagedTarget:
+    port = url.rsplit(":", 1)[1]
+    return ManagedTarget(
+        url=url,
+        instance=instance,
+        profile=profile,
+        api=api,
+        container=f"llmctl-{instance}",
+        endpoint_container=f"http://llmctl-{instance}:{port}",
+    )
+
+
+def test_managed_lookup_adds_and_labels_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmctl import probe as probe_mod
+
+    monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (free_port(),))
+    with fake("ollama", pulled="tinyllama") as url:
+        report = probe(None, timeout=2, managed_lookup=lambda: [_managed(url)])
+    (found,) = report.found
+    assert found.root == url and found.server == "ollama"
+    assert found.models == ["tinyllama:latest"]
+    assert found.managed is not None and found.managed.instance == "t-one"
+    assert found.to_dict()["managed"]["endpoint_container"] == "http://llmctl-t-one:" + (
+        url.rsplit(":", 1)[1]
+    )
+    assert report.notes == []
+    assert [r.managed for r in report.results if r is not found] == [None]
+
+
+def test_managed_on_a_usual_port_is_probed_once_and_labelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llmctl import probe as probe_mod
+
+    with fake("vllm") as url:
+        monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (int(url.rsplit(":", 1)[1]),))
+        managed = _managed(url.replace("127.0.0.1", "localhost"), profile="vllm", api="openai")
+        report = probe(None, timeout=2, managed_lookup=lambda: [managed])
+    (only,) = report.results
+    assert only.server == "vllm" and only.managed == managed
+
+
+def test_engine_unavailable_is_a_note_not_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmctl import probe as probe_mod
+    from llmctl.errors import EngineUnavailable
+
+    def broken() -> list[object]:
+        raise EngineUnavailable("the Docker daemon is not running at unix:///nope.sock")
+
+    with fake("ollama") as url:
+        monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (int(url.rsplit(":", 1)[1]),))
+        report = probe(None, timeout=2, managed_lookup=broken)  # type: ignore[arg-type]
+    assert [r.server for r in report.results] == ["ollama"]
+    assert report.notes == [
+        "llmctl-managed servers not probed "
+        "(the Docker daemon is not running at unix:///nope.sock)"
+    ]
+
+
+def test_a_hanging_engine_is_bounded_by_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmctl import probe as probe_mod
+
+    release = threading.Event()
+
+    def hang() -> list[object]:
+        release.wait(30)
+        return []
+
+    monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (free_port(),))
+    t0 = time.monotonic()
+    try:
+        report = probe(None, timeout=1, managed_lookup=hang)  # type: ignore[arg-type]
+    finally:
+        release.set()
+    assert time.monotonic() - t0 < 2.5
+    assert report.notes == [
+        "llmctl-managed servers not probed (the Docker engine did not answer within 1s)"
+    ]
+
+
+def test_urls_given_skip_the_managed_lookup() -> None:
+    called: list[bool] = []
+
+    def lookup() -> list[object]:
+        called.append(True)
+        return []
+
+    with fake("ollama") as url:
+        report = probe([url], timeout=2, managed_lookup=lookup)  # type: ignore[arg-type]
+    assert called == [] and report.found
+
+
+def test_managed_match_compares_host_and_port() -> None:
+    from llmctl.probe import managed_match
+
+    m = _managed("http://127.0.0.1:21434")
+    assert managed_match("http://localhost:21434/v1", [m]) == m
+    assert managed_match("127.0.0.1:21434", [m]) == m
+    assert managed_match("http://127.0.0.1:21435", [m]) is None
+    assert managed_match("not a url://", [m]) is None

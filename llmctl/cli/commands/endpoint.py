@@ -28,7 +28,10 @@ def _check_format(fmt: str) -> str:
 @endpoint_app.command("write")
 def write_command(
     endpoint: str | None = typer.Option(
-        None, "--endpoint", "-e", help="Server URL (default: the one server probe finds)."
+        None,
+        "--endpoint",
+        "-e",
+        help="Server URL (default: the one server llmctl runs, else the one probe finds).",
     ),
     model: str | None = typer.Option(None, "--model", "-m", help="Model the client uses."),
     api: str | None = typer.Option(None, "--api", help="ollama or openai (default: detected)."),
@@ -37,7 +40,10 @@ def write_command(
         None, "--token-file", help="File holding a bearer token (stored 0600, never printed)."
     ),
     endpoint_container: str | None = typer.Option(
-        None, "--endpoint-container", help="URL other containers use (default: derived)."
+        None,
+        "--endpoint-container",
+        help="URL other containers use (default: http://llmctl-NAME:PORT for a server "
+        "llmctl runs, else host.docker.internal).",
     ),
     verify: bool = typer.Option(
         True, "--verify/--no-verify", help="Check the server and model first."
@@ -52,22 +58,32 @@ def write_command(
     timeout: float = typer.Option(5.0, "--timeout", "-t", help="Seconds for verification."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Verify an endpoint (server answers, model present, tool support) and save it."""
+    """Verify an endpoint (server answers, model present, tool support) and save it.
+
+    A server llmctl runs in a container is written as llm_type docker-container (a Model
+    Runner as docker-model-runner) with the URL containers on the llmctl network use.
+    """
     from llmctl.cli.commands.probe import read_token_file
+    from llmctl.cli.managed_targets import managed_targets_or_note
     from llmctl.endpoint import export, prepare_endpoint, render, write_endpoint
 
     _check_format(fmt)
     if endpoint is None and not verify:
         raise UsageError("--no-verify needs --endpoint URL (there is nothing to probe)")
+    token = read_token_file(token_file)
+    managed, note = managed_targets_or_note()
+    if note:
+        err(f"note: {note}")
     result = prepare_endpoint(
         url=endpoint,
         model=model,
         api=api,
         name=name,
-        token=read_token_file(token_file),
+        token=token,
         endpoint_container=endpoint_container,
         verify=verify,
         timeout=timeout,
+        targets_from_managed=managed,
     )
     write_endpoint(result, make_default=make_default)
     if output is not None:
@@ -86,6 +102,11 @@ def write_command(
         f"{what} endpoint {result.endpoint.name!r}"
         f"{' (default)' if make_default else ''} to {result.path}"
     )
+    if result.managed is not None:
+        err(
+            f"it is llmctl instance {result.managed.instance} ({result.managed.profile}); "
+            f"other containers on the llmctl network use {result.endpoint.endpoint_container}"
+        )
     if output is not None:
         err(f"exported it as {fmt} to {output}")
 

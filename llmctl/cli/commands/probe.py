@@ -51,18 +51,28 @@ def probe_command(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Detect what answers at URLs (default: this machine's usual ports, the managed
-    servers and the configured endpoints): server kind with evidence, API, base URL,
-    version, models, ready or loading, latency.
+    """Detect what answers at URLs (default: this machine's usual ports, the servers
+    llmctl runs in containers and the configured endpoints): server kind with evidence,
+    API, base URL, version, models, ready or loading, latency. Without a Docker engine the
+    managed servers are skipped with a note.
 
     Exit code 0 when every URL given is an LLM server (or, with no URL, when one was
     found), 1 otherwise.
     """
+    from llmctl.cli import managed_targets
+    from llmctl.endpoint import api_base
     from llmctl.probe import probe
 
-    report = probe(urls or None, timeout=timeout, api_key=read_token_file(token_file))
+    report = probe(
+        urls or None,
+        timeout=timeout,
+        api_key=read_token_file(token_file),
+        managed_lookup=None if urls else managed_targets.managed_targets,
+    )
     if json_out:
         emit_json("probe", report)
+        for note in report.notes:
+            err(f"note: {note}")
     else:
         rows = [
             [
@@ -84,8 +94,19 @@ def probe_command(
                 out(f"{r.root}: {r.server_name} ({r.api_type} API) — {detail}")
             else:
                 out(f"{r.root}: {r.reason}")
+            if r.managed is not None:
+                m = r.managed
+                where = ""
+                if m.endpoint_container:
+                    inside = m.endpoint_container
+                    if r.api_type:
+                        inside = api_base(inside, r.api_type, r.server or "")
+                    where = f"; other containers use {inside}"
+                out(f"  managed by llmctl: instance {m.instance} ({m.profile}){where}")
             for note in r.notes:
                 out(f"  note: {note}")
+        for note in report.notes:
+            err(f"note: {note}")
         if not report.found:
             err("no LLM server answered")
         else:
