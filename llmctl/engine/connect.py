@@ -141,7 +141,9 @@ def existing_sockets() -> list[str]:
     return found
 
 
-def _classify(target: DaemonTarget, exc: BaseException) -> EngineUnavailable:
+def _classify(
+    target: DaemonTarget, exc: BaseException, timeout: float = FIRST_CONTACT_TIMEOUT
+) -> EngineUnavailable:
     """Turn whatever docker-py/requests/OS raised into one clear error with a fix."""
     text = f"{exc} {exc.__cause__ or ''} {exc.__context__ or ''}"
     low = text.lower()
@@ -166,8 +168,14 @@ def _classify(target: DaemonTarget, exc: BaseException) -> EngineUnavailable:
         return EngineUnavailable(f"the Docker daemon is not running at {where}", hint)
     if "timed out" in low or "timeout" in low:
         return EngineUnavailable(
-            f"the Docker daemon at {where} did not answer within {FIRST_CONTACT_TIMEOUT:g} s",
+            f"the Docker daemon at {where} did not answer within {timeout:g} s",
             "Check that the host is up and the address is right (`docker context ls`).",
+        )
+    if "connection refused" in low or "errno 111" in low or "errno 61" in low:
+        return EngineUnavailable(
+            f"cannot reach the Docker daemon at {where}: connection refused",
+            "Check the daemon is running there and the address is right "
+            "(`docker context ls`, DOCKER_HOST).",
         )
     if scheme == "ssh" and "paramiko" in low:
         return EngineUnavailable(
@@ -217,5 +225,5 @@ def connect(
             use_ssh_client=urlsplit(target.host).scheme == "ssh",
         )
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        raise _classify(target, exc) from exc
+        raise _classify(target, exc, timeout) from exc
     return Engine(client, target)

@@ -124,12 +124,14 @@ class Engine:
     def list_managed(self, **labels: str) -> list[ContainerInfo]:
         filters = [f"{LABEL_MANAGED}=true", *(f"{k}={v}" for k, v in labels.items())]
         with engine_errors(self.target):
-            found = self.client.containers.list(all=True, filters={"label": filters})
+            found = self.client.containers.list(all=True, filters={"label": filters},
+                                               ignore_removed=True)
             return [_container_info(c) for c in found]
 
     def list_all(self) -> list[ContainerInfo]:
         with engine_errors(self.target):
-            return [_container_info(c) for c in self.client.containers.list(all=True)]
+            return [_container_info(c)
+                    for c in self.client.containers.list(all=True, ignore_removed=True)]
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
         """Create then start ``spec``. On a failed start, remove what we created and raise.
@@ -251,6 +253,10 @@ class Engine:
                 raw = self.client.containers.get(name).logs(tail=lines)
             except docker.errors.NotFound:
                 return []
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:  # marked for removal: its logs are gone
+                    return []
+                raise
         return raw.decode("utf-8", "replace").splitlines()[-lines:]
 
     # --- volumes and networks --------------------------------------------------------------
@@ -369,7 +375,8 @@ class Engine:
     def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
         """Every port published by a running container (ours or not)."""
         with engine_errors(self.target):
-            running = self.client.containers.list(filters={"status": "running"})
+            running = self.client.containers.list(filters={"status": "running"},
+                                                 ignore_removed=True)
             infos = [_container_info(c) for c in running]
         return [(c, p) for c in infos for p in c.ports]
 
