@@ -9,6 +9,7 @@ File: ``config_dir()/endpoints.yaml`` (``LLMCTL_ENDPOINTS_FILE`` overrides)::
         api_type: ollama            # ollama | openai
         endpoint: http://127.0.0.1:11434             # for host processes
         endpoint_container: http://host.docker.internal:11434   # for other containers
+                                    # (http://llmctl-NAME:PORT for a server llmctl runs)
         model: llama3.2:latest
         bearer_token: ...           # optional; never printed
         verified: {at: ..., server: ollama, model_present: true, tools: true}
