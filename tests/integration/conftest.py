@@ -40,7 +40,6 @@ def docker_client():  # type: ignore[no-untyped-def]
         _unavailable(f"no Docker engine answers ({str(exc)[:120]})")
     infra.sweep(client)
     yield client
-    infra.sweep(client)
 
 
 @pytest.fixture(scope="session")

@@ -128,21 +128,35 @@ def push_to_registry(client, local_tag: str, name: str) -> str:  # type: ignore[
     return f"{remote_repo}:{tag}"
 
 
-def sweep(client) -> None:  # type: ignore[no-untyped-def]
-    """Remove containers and volumes that test runs made (by label and name prefix)."""
+def _age_seconds(created: str) -> float:
+    """Seconds since a Docker timestamp such as 2026-11-25T13:01:37.123456789Z."""
+    from datetime import datetime, timezone
+
+    text = created.split(".")[0].rstrip("Z")
+    try:
+        then = datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return float("inf")
+    return (datetime.now(timezone.utc) - then).total_seconds()
+
+
+def sweep(client, older_than: float = 1800) -> None:  # type: ignore[no-untyped-def]
+    """Remove what earlier test runs left behind: containers and volumes with the test
+    prefix or label, older than ``older_than`` seconds (a test session running beside
+    this one on the same engine keeps its fresh objects; each test removes its own)."""
     import docker
 
-    for c in client.containers.list(all=True, filters={"label": "io.llmctl.managed=true"}):
-        inst = c.labels.get("io.llmctl.instance", "")
-        if inst.startswith(TEST_PREFIX) or c.labels.get("io.llmctl.test") == "1":
+    def ours(labels: dict[str, str], name: str) -> bool:
+        return (name.startswith(TEST_PREFIX) or name.startswith(f"llmctl-{TEST_PREFIX}")
+                or labels.get("io.llmctl.instance", "").startswith(TEST_PREFIX)
+                or labels.get("io.llmctl.test") == "1")
+
+    for c in client.containers.list(all=True, ignore_removed=True):
+        if ours(c.labels, c.name) and _age_seconds(c.attrs.get("Created", "")) > older_than:
             with contextlib.suppress(docker.errors.APIError):
                 c.remove(force=True)
-    for c in client.containers.list(all=True, filters={"label": "io.llmctl.test=1"}):
-        with contextlib.suppress(docker.errors.APIError):
-            c.remove(force=True)
     for v in client.volumes.list():
-        if v.name.startswith(TEST_PREFIX) or (v.attrs.get("Labels") or {}).get(
-            "io.llmctl.test"
-        ) == "1":
+        labels = v.attrs.get("Labels") or {}
+        if ours(labels, v.name) and _age_seconds(v.attrs.get("CreatedAt", "")) > older_than:
             with contextlib.suppress(docker.errors.APIError):
                 v.remove(force=True)
