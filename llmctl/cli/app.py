@@ -25,17 +25,17 @@ from llmctl.errors import ExitCode, LlmctlError
 
 # Order here is the order in `llmctl --help`.
 COMMAND_MODULES = [
+    "doctor",
     "up",
     "down",
     "status",
-    "profiles",
-    "probe",
-    "chat",
-    "endpoint",
     "pull",
     "models",
     "rm",
-    "doctor",
+    "probe",
+    "chat",
+    "endpoint",
+    "profiles",
 ]
 
 app = typer.Typer(
