@@ -31,6 +31,9 @@ def pull(
         60.0, "--stall-timeout", help="Fail when no bytes and no new step arrive for this long."),
     insecure: bool = typer.Option(False, "--insecure",
                                   help="Ollama: allow an http:// registry."),
+    write_endpoint: bool = typer.Option(
+        False, "--write-endpoint",
+        help="Then verify and save server + model as the default endpoint."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Pull MODEL into the backend its name belongs to, showing progress on stderr.
@@ -55,7 +58,18 @@ def pull(
     with progress_sink(mode) as sink:
         result = models.pull(ref, target, progress=sink, stall_timeout=stall_timeout,
                              insecure=insecure)
+    written = None
+    if write_endpoint:
+        from llmctl.cli.endpoint_writer import write_endpoint_for
+
+        written = write_endpoint_for(result.endpoint, result.model,
+                                     what=f"{result.model} was pulled").endpoint.entry()
     if json_out:
+        if written is not None:
+            from llmctl.cli.output import to_jsonable
+
+            emit_json("pull", {**to_jsonable(result), "endpoint_written": written})
+            return
         emit_json("pull", result)
         return
     from llmctl.backends.ollama_models import human_size

@@ -53,6 +53,9 @@ def up(
                                    help="model-runner only: host TCP port (default 12434)."),
     gpu: str = typer.Option("auto", "--gpu",
                             help="model-runner only: auto | none | cuda | rocm."),
+    write_endpoint: bool = typer.Option(
+        False, "--write-endpoint",
+        help="Then verify and save it as the default endpoint (`llmctl endpoint write`)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run PROFILE in a container, published on 127.0.0.1, and wait until it answers.
@@ -117,8 +120,18 @@ def up(
         )
     for note in result.notes:
         warn(note)
+    written = None
+    if write_endpoint:
+        from llmctl.cli.endpoint_writer import write_endpoint_for
+
+        written = write_endpoint_for(
+            result.endpoint, result.model or None,
+            what=f"{result.instance} is up at {result.base_url}",
+        ).endpoint.entry()
     if json_out:
         doc = {k: v for k, v in vars(result).items() if k != "spec"}
+        if written is not None:
+            doc["endpoint_written"] = written
         emit_json("up", doc)
         return
     verb = {"created": "started", "reused": "already running", "started": "restarted",
