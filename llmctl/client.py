@@ -231,7 +231,7 @@ class LineSplitter:
 
 
 class ChatParser:
-    """What a backend provides to :func:`run_chat`: the wire format of one API."""
+    """What a backend provides to :func:`arun_chat`: the wire format of one API."""
 
     api = ""
     done = False
@@ -297,77 +297,6 @@ def _decode_document(body: bytes, url: str, ctype: str) -> Any:
         ) from None
 
 
-def run_chat(
-    client: Any,
-    path: str,
-    body: dict[str, Any],
-    parser: ChatParser,
-    *,
-    model: str,
-    stream: bool,
-    timeout: float,
-    on_token: TokenSink | None = None,
-) -> Reply:
-    """POST a chat request with a sync httpx client and parse it with ``parser``.
-
-    The wall-clock ``timeout`` is checked after every chunk, so a server that trickles
-    bytes or streams forever is cut off; each single read is bounded by it too.
-    """
-    import time
-
-    import httpx
-
-    from llmctl.backends.http import Deadline
-
-    url = str(client.base_url).rstrip("/")
-    deadline = Deadline(timeout)
-    t0 = time.monotonic()
-    ttft: float | None = None
-    try:
-        with client.stream("POST", path, json=body, timeout=_request_timeout(timeout)) as resp:
-            if resp.status_code != 200:
-                data = b""
-                for chunk in resp.iter_bytes():
-                    data += chunk
-                    if len(data) > MAX_ERROR_BODY or deadline.expired:
-                        break
-                text = _body_text(resp.status_code, resp.headers, data)
-                raise classify_error(resp.status_code, text, model=model, url=url, api=parser.api)
-            if not stream:
-                data = b""
-                for chunk in resp.iter_bytes():
-                    data += chunk
-                    if len(data) > MAX_REPLY_BODY:
-                        raise ServerError(f"{url}: the reply is over 32 MiB")
-                    if deadline.expired:
-                        raise ChatTimeout(f"no complete answer from {url} within {timeout:g}s")
-                doc = _decode_document(data, url, resp.headers.get("content-type", ""))
-                return _finish_timings(parser.parse_document(doc), t0, None, False)
-            splitter = LineSplitter()
-            for chunk in resp.iter_bytes():
-                for line in splitter.feed(chunk):
-                    for token in parser.feed_line(line):
-                        if ttft is None:
-                            ttft = time.monotonic() - t0
-                        if on_token and token:
-                            on_token(token)
-                if parser.done:
-                    break
-                if deadline.expired:
-                    raise ChatTimeout(
-                        f"the answer from {url} did not finish within {timeout:g}s",
-                        "Raise --timeout, or check the server is not stuck.",
-                    )
-            else:
-                for line in splitter.tail():
-                    for token in parser.feed_line(line):
-                        if on_token and token:
-                            on_token(token)
-            return _finish_timings(parser.finish(), t0, ttft, True)
-    except httpx.HTTPError as exc:
-        raise _transport_error(exc, url, timeout) from exc
-
-
 async def arun_chat(
     client: Any,
     path: str,
@@ -379,7 +308,8 @@ async def arun_chat(
     timeout: float,
     on_token: TokenSink | None = None,
 ) -> Reply:
-    """The async twin of :func:`run_chat`; the timeout cancels the request outright."""
+    """POST a chat request and parse it with ``parser``; the wall-clock ``timeout`` cancels
+    the request outright (a server that trickles bytes or streams forever is cut off)."""
     import asyncio
     import time
 
@@ -536,16 +466,11 @@ async def achat(
     from llmctl.backends.http import make_async_client
 
     async with make_async_client(ep.endpoint, timeout=timeout, headers=ep.auth_headers()) as client:
-        return await backend.achat(
-            client,
-            model or ep.model,
-            normalize_messages(messages),
-            tools=tools,
-            stream=stream,
-            timeout=timeout,
-            on_token=on_token,
-            options=options,
-        )
+        name = model or ep.model
+        path, body = backend.build_chat_request(
+            name, normalize_messages(messages), tools, stream=stream, options=options)
+        return await arun_chat(client, path, body, backend.make_parser(name), model=name,
+                               stream=stream, timeout=timeout, on_token=on_token)
 
 
 __all__ = [

@@ -17,7 +17,7 @@ from llmctl.errors import ServerError
 if TYPE_CHECKING:
     import httpx
 
-    from llmctl.client import Reply, TokenSink
+    from llmctl.client import Reply
 
 API = "openai"
 
@@ -117,7 +117,7 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _make_parser(model: str) -> Any:
+def make_parser(model: str) -> Any:
     from llmctl.client import (
         ChatParser,
         Reply,
@@ -257,56 +257,3 @@ def _make_parser(model: str) -> Any:
             )
 
     return OpenAIChatParser()
-
-
-def chat(
-    client: httpx.Client,
-    model: str,
-    messages: list[dict[str, Any]],
-    *,
-    tools: list[dict[str, Any]] | None = None,
-    stream: bool = False,
-    timeout: float = 120.0,
-    on_token: TokenSink | None = None,
-    options: dict[str, Any] | None = None,
-) -> Reply:
-    """``POST chat/completions`` (SSE when streaming) as a normalized Reply."""
-    from llmctl.client import run_chat
-
-    path, body = build_chat_request(model, messages, tools, stream=stream, options=options)
-    return run_chat(
-        client,
-        path,
-        body,
-        _make_parser(model),
-        model=model,
-        stream=stream,
-        timeout=timeout,
-        on_token=on_token,
-    )
-
-
-async def achat(
-    client: httpx.AsyncClient,
-    model: str,
-    messages: list[dict[str, Any]],
-    *,
-    tools: list[dict[str, Any]] | None = None,
-    stream: bool = False,
-    timeout: float = 120.0,
-    on_token: TokenSink | None = None,
-    options: dict[str, Any] | None = None,
-) -> Reply:
-    from llmctl.client import arun_chat
-
-    path, body = build_chat_request(model, messages, tools, stream=stream, options=options)
-    return await arun_chat(
-        client,
-        path,
-        body,
-        _make_parser(model),
-        model=model,
-        stream=stream,
-        timeout=timeout,
-        on_token=on_token,
-    )
