@@ -1303,7 +1303,9 @@ def check_endpoint(env: DoctorEnv) -> CheckResult:
                     "Check the URL with `llmctl probe " + ep.endpoint + "`, then "
                     "`llmctl endpoint write --endpoint URL`.", **data)
     server = result.server or ""
-    if not any(_model_matches(ep.model, m, server) for m in result.models):
+    from llmctl.names import model_matches
+
+    if not any(model_matches(ep.model, m, server) for m in result.models):
         have = ", ".join(result.models[:8]) or "none"
         return fail(f"{where}: the {result.server_name} there does not have the model "
                     f"(it has: {have})",
@@ -1321,20 +1323,6 @@ def check_endpoint(env: DoctorEnv) -> CheckResult:
         return warn(f"{where}: {result.server_name} is still loading", "Wait, then run "
                     "doctor again.", **data)
     return ok(f"{where}: {result.server_name} answers, model present, {said}", **data)
-
-
-def _model_matches(wanted: str, have: str, server: str) -> bool:
-    from llmctl.backends.ollama import normalize_model_name
-    from llmctl.backends.openai import normalize_model_id
-
-    if wanted == have:
-        return True
-    if server == "ollama":
-        return normalize_model_name(wanted) == normalize_model_name(have)
-    if server == "docker-model-runner":
-        w = wanted if "/" in wanted else "ai/" + wanted
-        return bool(normalize_model_id(w) == normalize_model_id(have))
-    return wanted.lower() == have.lower()
 
 
 def _tools_support(ep: Any, result: Any, timeout: float) -> bool | None:

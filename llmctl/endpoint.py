@@ -714,20 +714,6 @@ def _describe(r: ProbeResult) -> str:
     return who + ")"
 
 
-def _model_matches(wanted: str, have: str, server: str) -> bool:
-    from llmctl.backends.ollama import normalize_model_name
-    from llmctl.backends.openai import normalize_model_id
-
-    if wanted == have:
-        return True
-    if server == "ollama":
-        return normalize_model_name(wanted) == normalize_model_name(have)
-    if server == "docker-model-runner":
-        w = wanted if "/" in wanted else "ai/" + wanted
-        return normalize_model_id(w) == normalize_model_id(have)
-    return wanted.lower() == have.lower()
-
-
 def prepare_endpoint(
     *,
     url: str | None = None,
@@ -828,7 +814,9 @@ def prepare_endpoint(
             )
     verified = None
     if result is not None and verify:
-        present = any(_model_matches(model, m, server) for m in result.models)
+        from llmctl.names import model_matches
+
+        present = any(model_matches(model, m, server) for m in result.models)
         if not present:
             from llmctl.client import ModelNotFound
 

@@ -345,3 +345,16 @@ def same_model(a: str, b: str, backend: str) -> bool:
         return parse_ollama_name(a).key == parse_ollama_name(b).key
     except UsageError:
         return a.strip() == b.strip()
+
+
+def model_matches(wanted: str, have: str, server: str) -> bool:
+    """Does a server's model name ``have`` stand for ``wanted``? ``server`` is a probe kind:
+    Ollama and Model Runner names compare normalized (a bare Model Runner name means
+    ``ai/NAME``); other servers report ids as given, compared case-insensitively."""
+    if wanted == have:
+        return True
+    if server == "ollama":
+        return same_model(wanted, have, OLLAMA)
+    if server == "docker-model-runner":
+        return same_model(wanted if "/" in wanted else f"ai/{wanted}", have, MODEL_RUNNER)
+    return wanted.lower() == have.lower()

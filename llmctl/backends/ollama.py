@@ -38,20 +38,6 @@ def _raise_for_status(response: httpx.Response, what: str, model: str = "") -> N
     )
 
 
-def normalize_model_name(name: str) -> str:
-    """Ollama's short display form for comparisons: ``:latest`` by default, no default
-    host or ``library/`` namespace, case-insensitive (§1.11)."""
-    name = name.strip()
-    for prefix in ("registry.ollama.ai/library/", "registry.ollama.ai/", "library/"):
-        if name.lower().startswith(prefix):
-            name = name[len(prefix) :]
-            break
-    last = name.rsplit("/", 1)[-1]
-    if ":" not in last:
-        name += ":latest"
-    return name.lower()
-
-
 # --- version ---
 
 

@@ -36,19 +36,6 @@ def _raise_for_status(response: httpx.Response, model: str = "") -> None:
     )
 
 
-def normalize_model_id(model_id: str) -> str:
-    """Compare model ids across Model Runner versions (§2.2): no ``docker.io/``, a default
-    ``:latest`` on ``ai/`` names, case-insensitive name."""
-    mid = model_id.strip()
-    for prefix in ("index.docker.io/", "docker.io/"):
-        if mid.lower().startswith(prefix):
-            mid = mid[len(prefix) :]
-    last = mid.rsplit("/", 1)[-1]
-    if mid.startswith("ai/") and ":" not in last:
-        mid += ":latest"
-    return mid.lower()
-
-
 # --- models ---
 
 
