@@ -400,7 +400,7 @@ def _list_one(target: Target) -> tuple[list[ModelEntry], SourceStatus]:
 
 def _list_ollama(target: Target) -> list[ModelEntry]:
     from llmctl.backends import ollama_models
-    from llmctl.backends.ollama_models import human_size
+    from llmctl.progress import human_size
 
     with _client(target.url, 10.0) as client:
         found = ollama_models.list_models(client)

@@ -30,3 +30,15 @@ ProgressSink = Callable[[ProgressEvent], None]
 
 def null_sink(event: ProgressEvent) -> None:
     """A sink that drops everything (library use, --progress none)."""
+
+
+def human_size(n: float | None) -> str:
+    """Bytes for people, in SI units like Ollama and Docker print them (1.2 GB)."""
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmctl.backends.http import describe_transport_error, error_text, snippet
 from llmctl.errors import LlmctlError, NotFoundError, ServerError
-from llmctl.progress import ProgressEvent, ProgressSink, null_sink
+from llmctl.progress import ProgressEvent, ProgressSink, human_size, null_sink
 
 if TYPE_CHECKING:
     import httpx
@@ -120,17 +120,6 @@ def shutdown_response(response: httpx.Response) -> None:
 
 def percent(done: int, total: int) -> str:
     return f"{100 * done / total:.0f}%" if total else "0%"
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover
 
 
 @dataclass

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from llmctl.progress import ProgressEvent, ProgressSink, null_sink
+from llmctl.progress import ProgressEvent, ProgressSink, human_size, null_sink
 
 MODES = ("auto", "tty", "plain", "json", "none")
 TTY_INTERVAL = 0.1
@@ -50,18 +50,6 @@ def resolve_mode(mode: str, *, json_output: bool = False) -> str:
         return "tty" if sys.stderr.isatty() else "plain"
     except (AttributeError, ValueError):
         return "plain"
-
-
-def size_text(n: int | float | None) -> str:
-    """Bytes for people, SI units like Ollama and Docker print them (1.2 GB)."""
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover
 
 
 def _head(ev: ProgressEvent) -> str:
@@ -112,10 +100,10 @@ class PlainRenderer:
             label = ev.status if layer in ev.status else f"{layer}: {ev.status}"
             if ev.done:
                 st.done = True
-                self._print(f"{label} ({size_text(ev.total)}, done)" if ev.total
+                self._print(f"{label} ({human_size(ev.total)}, done)" if ev.total
                             else f"{label} (done)")
             else:
-                self._print(f"{label} ({size_text(ev.total)})" if ev.total else label)
+                self._print(f"{label} ({human_size(ev.total)})" if ev.total else label)
             return
         if st.done:
             return
@@ -127,8 +115,8 @@ class PlainRenderer:
             st.done = True
             took = now - st.first_t
             size = st.total or st.current
-            speed = f", {size_text(size / took)}/s" if took > 0.05 and size else ""
-            self._print(f"{layer}: done ({size_text(size)} in {took:.1f} s{speed})")
+            speed = f", {human_size(size / took)}/s" if took > 0.05 and size else ""
+            self._print(f"{layer}: done ({human_size(size)} in {took:.1f} s{speed})")
             return
         total = st.total
         if not total or ev.current is None:
@@ -140,9 +128,9 @@ class PlainRenderer:
             return
         st.last_line_t = now
         took = now - st.first_t
-        speed = f", {size_text(ev.current / took)}/s" if took > 0.05 and ev.current else ""
-        self._print(f"{layer}: {100 * ev.current // total}% ({size_text(ev.current)} of "
-                    f"{size_text(total)}{speed})")
+        speed = f", {human_size(ev.current / took)}/s" if took > 0.05 and ev.current else ""
+        self._print(f"{layer}: {100 * ev.current // total}% ({human_size(ev.current)} of "
+                    f"{human_size(total)}{speed})")
 
 
 class JsonRenderer:
@@ -230,7 +218,7 @@ class TtyRenderer:
         label = (f"{layer} done" if done else
                  status if layer in status else f"{layer} {status}")[:28].ljust(28)
         if not total:
-            return f"{label} {size_text(current) if current else ''}".rstrip()[:cols]
+            return f"{label} {human_size(current) if current else ''}".rstrip()[:cols]
         if done:
             current = total
         frac = min(1.0, current / total)
@@ -242,13 +230,13 @@ class TtyRenderer:
         took = now - first_t
         speed = (current - first_current) / took if took > 0.2 else 0.0
         if done:
-            tail = f"{size_text(total)} in {took:.1f} s"
+            tail = f"{human_size(total)} in {took:.1f} s"
         else:
             eta = (total - current) / speed if speed > 0 else None
             eta_text = f"{int(eta // 60)}:{int(eta % 60):02d}" if eta is not None and \
                 eta < 360000 else "-:--"
-            rate = f"{size_text(speed)}/s" if speed else "?/s"
-            tail = (f"{size_text(current).split()[0]}/{size_text(total)} {rate} "
+            rate = f"{human_size(speed)}/s" if speed else "?/s"
+            tail = (f"{human_size(current).split()[0]}/{human_size(total)} {rate} "
                     f"eta {eta_text}")
         text = f"{label} {bar} {100 * frac:3.0f}% {tail}"
         return text if self.color else text[:cols]

@@ -72,7 +72,7 @@ def pull(
             return
         emit_json("pull", result)
         return
-    from llmctl.backends.ollama_models import human_size
+    from llmctl.progress import human_size
 
     size = human_size(result.size) if result.size else "size unknown"
     digest = f", digest {result.digest.removeprefix('sha256:')[:12]}" if result.digest else ""
