@@ -188,26 +188,12 @@ def classify_error(
 
 
 def _body_text(status: int, headers: Any, body: bytes) -> str:
-    from llmctl.backends.http import snippet
+    from llmctl.backends.http import body_error_text
 
     location = headers.get("location") if headers is not None else None
     if location:
         return f"redirects to {location}"
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return snippet(body, 200)
-    if isinstance(doc, dict):
-        err = doc.get("error")
-        if isinstance(err, dict):
-            return str(err.get("message") or err)
-        if err:
-            return str(err)
-        if "message" in doc:
-            return str(doc["message"])
-        if "detail" in doc:
-            return str(doc["detail"])
-    return snippet(body, 200)
+    return body_error_text(body, 200)
 
 
 class LineSplitter:

@@ -153,20 +153,29 @@ def snippet(body: bytes | str, limit: int = 80) -> str:
 
 def error_text(response: httpx.Response) -> str:
     """The server's own error text: Ollama ``{"error": "..."}``, OpenAI
-    ``{"error": {"message": ...}}``, or Model Runner's plain text."""
+    ``{"error": {"message": ...}}``, FastAPI ``{"detail": ...}`` or Model Runner's plain
+    text."""
+    return body_error_text(response.content) or f"HTTP {response.status_code}"
+
+
+def body_error_text(body: bytes, limit: int = 80) -> str:
+    """:func:`error_text` for a body already read (bytes)."""
+    import json
+
     try:
-        doc = response.json()
+        doc = json.loads(body)
     except ValueError:
-        return snippet(response.content) or f"HTTP {response.status_code}"
+        return snippet(body, limit)
     if isinstance(doc, dict):
         err = doc.get("error")
         if isinstance(err, dict):
             return str(err.get("message") or err)
         if err:
             return str(err)
-        if "message" in doc:
-            return str(doc["message"])
-    return snippet(response.content)
+        for key in ("message", "detail"):
+            if key in doc:
+                return str(doc[key])
+    return snippet(body, limit)
 
 
 def json_or_error(response: httpx.Response, what: str) -> Any:
