@@ -1,0 +1,44 @@
+"""Readiness checks talk to the server directly, whatever the proxy settings say."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from llmctl.profiles import Readiness
+from llmctl.readiness import check_once
+from tests.fakes.llmfake import start_fake
+
+OLLAMA_READY = Readiness("/", 200, "Ollama is running")
+
+
+def dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_loopback_ignores_a_dead_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # reliability.md fault 7: HTTP_PROXY set, NO_PROXY unset.
+    proxy = f"http://127.0.0.1:{dead_port()}"
+    for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(var, proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with start_fake("ollama", port=0) as h:
+        check = check_once(h.url, OLLAMA_READY)
+        assert check.ok, check.detail
+        localhost = check_once(f"http://localhost:{h.port}", OLLAMA_READY)
+        assert localhost.ok, localhost.detail
+
+
+def test_html_page_is_not_ready() -> None:
+    with start_fake("ollama", port=0, html=True) as h:
+        check = check_once(h.url, OLLAMA_READY)
+    assert not check.ok and "not 'Ollama is running'" in check.detail
+
+
+def test_refused_is_reported_as_such() -> None:
+    check = check_once(f"http://127.0.0.1:{dead_port()}", OLLAMA_READY)
+    assert not check.ok and check.detail == "connection refused"
