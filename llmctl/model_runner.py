@@ -189,9 +189,13 @@ def runner_image(variant: str) -> str:
     return f"{IMAGE_REPO}:latest" + ("" if variant == "none" else f"-{variant}")
 
 
-def plan_runner_container(port: int, variant: str, image: str | None = None) -> ContainerSpec:
+def plan_runner_container(
+    port: int, variant: str, image: str | None = None, gateway: str | None = None
+) -> ContainerSpec:
     """The container `docker model install-runner --port PORT` would make, plus llmctl's
-    labels. Pure: what `up` applies and what the tests check."""
+    labels. Pure: what `up` applies and what the tests check. Like the plugin, it is also
+    published on the docker0 gateway IP (``gateway``, not on rootless engines) so containers
+    on the default bridge reach it at http://GATEWAY:PORT (§2.5)."""
     validate_port(port, "--tcp")
     if variant == "rocm":
         raise UsageError(
@@ -212,7 +216,8 @@ def plan_runner_container(port: int, variant: str, image: str | None = None) -> 
         name=CONTAINER_NAME, instance=PROFILE, profile=PROFILE, api="openai",
         image=image or runner_image(variant), command=(),
         env={"MODEL_RUNNER_PORT": str(CONTAINER_PORT), "MODELS_PATH": MODELS_PATH},
-        ports=(PortBinding("127.0.0.1", port, CONTAINER_PORT),),
+        ports=(PortBinding("127.0.0.1", port, CONTAINER_PORT),
+               *([PortBinding(gateway, port, CONTAINER_PORT)] if gateway else [])),
         volumes=(VolumeMount(VOLUME_NAME, MODELS_PATH),),
         gpus=variant == "cuda", labels=labels, restart="always",
     )
@@ -486,7 +491,8 @@ class ModelRunner:
             else:
                 notes.append("the `docker model` plugin is not installed: llmctl runs the "
                              "runner container itself with the plugin's settings")
-                spec = plan_runner_container(port, variant)
+                gateway = None if self.facts.rootless else self.engine.bridge_gateway()
+                spec = plan_runner_container(port, variant, gateway=gateway)
                 image = spec.image
                 if not self.engine.image_present(spec.image):
                     self.notify(f"pulling image {spec.image}")

@@ -62,6 +62,14 @@ def engine_errors(target: DaemonTarget) -> Iterator[None]:
         raise EngineUnavailable(f"Docker error: {str(exc)[:200]}") from exc
 
 
+def _port_map(spec: ContainerSpec) -> dict[str, list[tuple[str, int]]]:
+    """Docker SDK ports: one container port may be published on several host IPs."""
+    mapping: dict[str, list[tuple[str, int]]] = {}
+    for p in spec.ports:
+        mapping.setdefault(f"{p.container_port}/tcp", []).append((p.host_ip, p.host_port))
+    return mapping
+
+
 def _container_info(c: Any) -> ContainerInfo:
     attrs = c.attrs
     ports: list[PublishedPort] = []
@@ -147,7 +155,7 @@ class Engine:
             environment=spec.environment,
             labels=dict(spec.labels),
             # A literal IP: a host name would make the daemon bind every interface.
-            ports={f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports},
+            ports=_port_map(spec),
             volumes={v.name: {"bind": v.target, "mode": "rw"} for v in spec.volumes},
             restart_policy={"Name": spec.restart} if spec.restart != "no" else None,
             detach=True,
@@ -279,6 +287,27 @@ class Engine:
             self.client.volumes.get(name)
         except docker.errors.NotFound:
             self.client.volumes.create(name, labels=labels)  # idempotent on races
+
+    def bridge_gateway(self) -> str | None:
+        """The default bridge's gateway IP (docker0, e.g. 172.17.0.1): how containers on
+        the default network reach ports published on it. None when there is none."""
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                ipam = self.client.networks.get("bridge").attrs.get("IPAM") or {}
+            except docker.errors.NotFound:
+                return None
+        for cfg in ipam.get("Config") or []:
+            if cfg.get("Gateway"):
+                return str(cfg["Gateway"])
+            if cfg.get("Subnet") and ":" not in cfg["Subnet"]:
+                # Older engines (20.10) omit Gateway for the default bridge: the daemon
+                # gives it the subnet's first address.
+                import ipaddress
+
+                return str(next(ipaddress.ip_network(cfg["Subnet"], strict=False).hosts()))
+        return None
 
     def volume_labels(self, name: str) -> dict[str, str] | None:
         import docker

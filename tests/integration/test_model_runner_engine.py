@@ -135,8 +135,14 @@ def test_engine_without_plugin_runs_the_runner_container_itself(
     assert labels["com.docker.desktop.service"] == "model-runner"
     assert labels["com.docker.model-runner.role"] == "controller"
     assert labels["io.llmctl.managed"] == "true"
+    # Like the plugin: loopback for this machine, plus the docker0 gateway for containers
+    # on the default bridge (the engine here is not rootless).
+    ipam = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]
+    gateway = ipam.get("Gateway") or ipam["Subnet"].split("/")[0].rsplit(".", 1)[0] + ".1"
     assert c.attrs["HostConfig"]["PortBindings"] == {
-        "12434/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+        "12434/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)},
+                      {"HostIp": gateway, "HostPort": str(port)}]}
+    assert up["endpoint_container"] == f"http://{gateway}:{port}/engines/v1"
     assert c.attrs["HostConfig"]["RestartPolicy"]["Name"] == "always"
     mounts = {(m["Name"], m["Destination"]) for m in c.attrs["Mounts"]}
     assert (VOLUME, "/models") in mounts

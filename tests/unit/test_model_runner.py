@@ -493,3 +493,11 @@ def test_engine_status_reports_an_unreachable_runner_without_raising() -> None:
     assert st.endpoint == "http://127.0.0.1:23999"
     assert st.endpoint_container == "http://172.17.0.1:23999/engines/v1"
     assert st.problem and "connection refused" in st.problem
+
+
+def test_runner_plan_adds_the_bridge_gateway_binding_like_the_plugin() -> None:
+    spec = plan_runner_container(12434, "none", gateway="172.17.0.1")
+    assert [(p.host_ip, p.host_port, p.container_port) for p in spec.ports] == [
+        ("127.0.0.1", 12434, 12434), ("172.17.0.1", 12434, 12434)]
+    assert spec.bind == "127.0.0.1" and not spec.exposed  # loopback stays first
+    assert [p.host_ip for p in plan_runner_container(12434, "none").ports] == ["127.0.0.1"]
