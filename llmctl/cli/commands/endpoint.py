@@ -64,6 +64,7 @@ def write_command(
     Runner as docker-model-runner) with the URL containers on the llmctl network use.
     """
     from llmctl.cli.commands.probe import read_token_file
+    from llmctl.cli.endpoint_writer import use_runner_container_url
     from llmctl.cli.managed_targets import managed_targets_or_note
     from llmctl.endpoint import export, prepare_endpoint, render, write_endpoint
 
@@ -85,6 +86,7 @@ def write_command(
         timeout=timeout,
         targets_from_managed=managed,
     )
+    use_runner_container_url(result, explicit=endpoint_container)
     write_endpoint(result, make_default=make_default)
     if output is not None:
         export(result.endpoint, fmt, output)
