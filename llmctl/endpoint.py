@@ -169,7 +169,9 @@ def container_url(url: str) -> str:
 def endpoint_from_url(url: str, *, api: str | None = None, model: str = "") -> Endpoint:
     """An ad-hoc Endpoint for a URL; the API is ``openai`` when the path ends in ``/v1``
     (the MCP client's rule), otherwise ``ollama``, unless ``api`` says."""
-    url = connectable(url.rstrip("/"))
+    from llmctl.backends.http import check_url
+
+    url = connectable(check_url(url, "endpoint URL"))
     api_type = api or ("openai" if url.endswith("/v1") else "ollama")
     if api_type not in API_TYPES:
         raise UsageError(f"--api must be one of {', '.join(API_TYPES)}, not {api_type!r}")

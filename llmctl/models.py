@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from llmctl.errors import LlmctlError, ServerError, UsageError
 from llmctl.names import MODEL_RUNNER, OLLAMA, RoutedRef, same_model
@@ -111,15 +110,9 @@ def _split_host_port(hostport: str) -> tuple[str | None, str]:
 
 def check_endpoint(url: str) -> str:
     """Validate an ``--endpoint`` URL (http/https with a host) and strip trailing slashes."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--endpoint {url!r} is not an http(s) URL with a host",
-                         "Example: --endpoint http://127.0.0.1:11435")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise UsageError(f"--endpoint {url!r}: the port is not a number in 1-65535") from None
-    return url.strip().rstrip("/")
+    from llmctl.backends.http import check_url
+
+    return check_url(url, "--endpoint")
 
 
 def _managed(engine_factory: EngineFactory | None) -> list[ManagedServer]:

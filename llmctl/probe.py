@@ -185,7 +185,11 @@ def normalize_target(url: str) -> tuple[str, str]:
         raw = f"127.0.0.1{raw}"
     if "://" not in raw:
         raw = "http://" + raw
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for http://[::1
+        raise UsageError(f"{url!r} is not a valid URL ({exc})",
+                         "Example: http://127.0.0.1:11434 or http://[::1]:11434") from None
     if parts.scheme not in ("http", "https"):
         raise UsageError(f"{url!r}: only http:// and https:// URLs can be probed")
     try:

@@ -32,6 +32,23 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def check_url(url: str, what: str = "--endpoint") -> str:
+    """An http(s) URL with a host and a valid port, trailing slashes removed; otherwise a
+    UsageError naming ``what`` (checked before any request is made)."""
+    from llmctl.errors import UsageError
+
+    raw = url.strip()
+    example = "Example: http://127.0.0.1:11435 (IPv6: http://[::1]:11435)"
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise UsageError(f"{what} {url!r} is not a valid URL ({exc})", example) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{what} {url!r} is not an http(s) URL with a host", example)
+    return raw.rstrip("/")
+
+
 def _client_options(
     base_url: str, timeout: float, connect_timeout: float, headers: dict[str, str] | None,
     transport: Any,

@@ -162,6 +162,13 @@ def run(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 0
+    except Exception as exc:  # a bug: still one line (and a way to see more), never a dump
+        if state.options.debug:
+            traceback.print_exc()
+        return _fail(argv, LlmctlError(
+            f"unexpected {type(exc).__name__}: {exc}",
+            "This is a bug in llmctl: run again with --debug and report the traceback.",
+        ), json_mode)
 
 
 def main() -> None:

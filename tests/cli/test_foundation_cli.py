@@ -125,3 +125,36 @@ def test_profiles_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(capsys.readouterr().out)
     names = {p["name"]: p for p in doc["result"]}
     assert names["ollama"]["origin"] == "built-in"
+
+
+@pytest.mark.parametrize("args", [
+    ["probe", "http://[::1"],
+    ["chat", "hi", "--endpoint", "http://[::1", "--model", "x"],
+    ["pull", "tinyllama", "--endpoint", "http://[::1"],
+    ["models", "--endpoint", "http://[::1"],
+    ["rm", "tinyllama", "--endpoint", "http://[::1"],
+    ["endpoint", "write", "--endpoint", "http://[::1", "--model", "x"],
+    ["pull", "tinyllama", "--endpoint", "http://host:99999"],
+])
+def test_a_malformed_url_is_a_usage_error_everywhere(
+    capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    assert run(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not a valid URL" in err
+    assert "Traceback" not in err
+
+
+def test_an_unexpected_exception_is_one_line_unless_debug(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*a: object, **k: object) -> None:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr("llmctl.profiles.discover", boom)
+    assert run(["profiles", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == "error: unexpected RuntimeError: kaboom"
+    assert "--debug" in err and "Traceback" not in err
+    assert run(["--debug", "profiles", "list"]) == 1
+    assert "Traceback" in capsys.readouterr().err
