@@ -287,3 +287,23 @@ def test_signal_during_readiness_wait_cleans_up(
     assert err.strip().splitlines()[-1] in ("error: interrupted", "error: terminated")
     assert "Traceback" not in err
     assert containers(docker_client, instance) == []  # what this run created is gone
+
+
+def test_down_during_up_ends_cleanly(cli, docker_client, instance: str, fake_image: str) -> None:  # type: ignore[no-untyped-def]
+    # `up` waits on a server that never gets ready; `down` removes it meanwhile: `up` ends
+    # with "not ready" (exit 6), no traceback, nothing left behind.
+    port = free_port()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(cli, "up", "ollama", "--name", instance, "--port", str(port),
+                              "--image", fake_image, "--env", "LLMFAKE_HTML=1",
+                              "--timeout", "60")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not containers(docker_client, instance):
+            time.sleep(0.2)
+        time.sleep(0.5)
+        down = cli("down", "ollama", "--name", instance)
+        up = waiting.result(timeout=90)
+    assert down.code == 0, down.stderr
+    assert up.code == 6, up.stderr
+    assert "before the server was ready" in up.stderr and "Traceback" not in up.stderr
+    assert containers(docker_client, instance) == []
