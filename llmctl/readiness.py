@@ -146,8 +146,12 @@ def wait_ready(
             state, code = container_state()
             # "restarting" means it already crashed once: a crash loop is not "starting".
             if state not in ("running", "created"):
+                what = {
+                    "removed": "was removed (by `llmctl down` or `docker rm`?)",
+                    "restarting": f"crashed (exit code {code}) and Docker is restarting it",
+                }.get(state, f"{state} (exit code {code})")
                 raise NotReadyError(
-                    f"the container {state} (exit code {code}) before the server was ready",
+                    f"the container {what} before the server was ready",
                     _logs_hint(logs),
                     details={"logs": logs() if logs else []},
                 )

@@ -305,5 +305,5 @@ def test_down_during_up_ends_cleanly(cli, docker_client, instance: str, fake_ima
         up = waiting.result(timeout=90)
     assert down.code == 0, down.stderr
     assert up.code == 6, up.stderr
-    assert "before the server was ready" in up.stderr and "Traceback" not in up.stderr
+    assert "the container was removed" in up.stderr and "Traceback" not in up.stderr
     assert containers(docker_client, instance) == []
