@@ -47,15 +47,24 @@ def ensure_base_image(client) -> str:  # type: ignore[no-untyped-def]
         )
     CACHE.mkdir(parents=True, exist_ok=True)
     tar = CACHE / "base-bookworm.tar"
-    if not tar.exists():
-        tmp = tar.with_suffix(".tmp")
-        subprocess.run(
+    if not tar.is_file():
+        # mmdebstrap picks its output format from the name: keep the .tar ending, or it
+        # writes a directory.
+        tmp = CACHE / "base-bookworm.partial.tar"
+        for stale in (tar, tmp):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+        proc = subprocess.run(
             [mmdebstrap, "--variant=essential", "--include=python3", "bookworm", str(tmp)],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            capture_output=True, text=True, check=False,
         )
+        if proc.returncode != 0 or not tmp.is_file():
+            tail = " | ".join(proc.stderr.strip().splitlines()[-5:])
+            raise InfraError(f"mmdebstrap could not build the base image: {tail}")
         tmp.replace(tar)
-    with tar.open("rb") as fh:
-        client.api.import_image_from_stream(fh, repository="llmctl-test/base", tag="bookworm")
+    # import_image_from_stream sends chunked data that Engine 20.10 rejects ("header line
+    # too long"); the file variant sends a plain body.
+    client.api.import_image_from_file(str(tar), repository="llmctl-test/base", tag="bookworm")
     client.images.get(BASE_IMAGE)
     return BASE_IMAGE
 
