@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from llmctl.errors import ConflictError, LlmctlError, NotFoundError, UsageError
+from llmctl.errors import ConflictError, Interrupted, LlmctlError, NotFoundError, UsageError
 from llmctl.managed import ManagedServer, endpoint_host, list_servers, server_from
 from llmctl.plan import (
     LABEL_INSTANCE,
@@ -331,8 +331,15 @@ def up(
         if created_here:
             # Leave nothing half-made: a container this run created and that never became
             # ready is removed (its volume, and the models in it, are kept).
-            with contextlib.suppress(Exception):
-                engine.remove(spec.name, stop_timeout=2)
+            try:
+                with contextlib.suppress(Exception):
+                    engine.remove(spec.name, stop_timeout=2)
+            except KeyboardInterrupt:
+                # A second Ctrl-C during the clean-up: report what is left instead.
+                raise Interrupted(
+                    f"interrupted; the container {spec.name} may be left behind",
+                    f"Remove it with `llmctl down {profile.name} --name {spec.instance}`.",
+                ) from None
         raise
     return result
 

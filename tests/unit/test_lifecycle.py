@@ -211,3 +211,24 @@ def test_down_without_a_target_never_guesses(ollama, fake_ollama) -> None:  # ty
         lifecycle.down(eng)
     assert "ollama --name ollama" in (err.value.hint or "")
     assert list(eng.containers) == ["llmctl-ollama"]  # nothing removed
+
+
+def test_second_ctrl_c_during_cleanup_reports_the_leftover(ollama, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from llmctl.errors import ExitCode, Interrupted
+
+    eng = MemoryEngine()
+    monkeypatch.setattr(lifecycle, "port_free", lambda port, bind="": True)
+
+    def first_ctrl_c(*a, **k):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    def second_ctrl_c(name: str, stop_timeout: int = 10) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lifecycle, "wait_ready", first_ctrl_c)
+    eng.remove = second_ctrl_c  # type: ignore[method-assign]
+    with pytest.raises(Interrupted) as err:
+        lifecycle.up(eng, ollama, UpOptions(port=1))
+    assert err.value.exit_code == ExitCode.INTERRUPTED
+    assert "llmctl-ollama may be left behind" in err.value.message
+    assert "llmctl down ollama --name ollama" in (err.value.hint or "")
