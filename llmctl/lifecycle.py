@@ -78,7 +78,7 @@ class DownResult:
 @dataclass
 class StatusEntry:
     server: ManagedServer
-    health: str  # ok | down | stopped | unreachable-from-here
+    health: str  # ok | down | stopped | unknown (not reachable from here)
     detail: str
 
 
@@ -407,6 +407,10 @@ def status(engine: Engine, *, health_timeout: float = 1.5) -> list[StatusEntry]:
             return StatusEntry(server, "stopped", server.state)
         if not server.endpoint:
             return StatusEntry(server, "down", "no published port")
+        if not engine.target.is_local and server.host_ip in ("127.0.0.1", "::1"):
+            return StatusEntry(server, "unknown", "published on the remote host's loopback: "
+                               f"tunnel it (ssh -L {server.host_port}:127.0.0.1:"
+                               f"{server.host_port} HOST) to reach it from here")
         readiness = Readiness("/", 200, None)
         with contextlib.suppress(LlmctlError):
             from llmctl.profiles import load_profile

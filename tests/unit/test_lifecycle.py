@@ -232,3 +232,16 @@ def test_second_ctrl_c_during_cleanup_reports_the_leftover(ollama, monkeypatch) 
     assert err.value.exit_code == ExitCode.INTERRUPTED
     assert "llmctl-ollama may be left behind" in err.value.message
     assert "llmctl down ollama --name ollama" in (err.value.hint or "")
+
+
+def test_status_does_not_call_a_remote_loopback_server_down(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
+    # A remote daemon (ssh://gpu-box): its 127.0.0.1 is not ours, so no verdict from here.
+    from llmctl.engine.connect import DaemonTarget
+
+    eng = MemoryEngine()
+    lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port), wait=False)
+    eng.target = DaemonTarget("ssh://me@gpu-box", "gpu", "--context")
+    eng.address_host = "gpu-box"
+    (entry,) = lifecycle.status(eng)
+    assert entry.server.endpoint == f"http://gpu-box:{fake_ollama.port}"
+    assert entry.health == "unknown" and "ssh -L" in entry.detail
