@@ -7,12 +7,12 @@ Docker engine (proxy, a daemon address that refuses) so they behave the same eve
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
 from llmctl import doctor
 from llmctl.cli.app import run
+from tests.support import refused_daemon as refused_host
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
               "all_proxy", "NO_PROXY", "no_proxy")
@@ -22,12 +22,6 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_pro
 def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in PROXY_VARS:
         monkeypatch.delenv(var, raising=False)
-
-
-def refused_host() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
 def test_list_names_every_check(capsys: pytest.CaptureFixture[str]) -> None:

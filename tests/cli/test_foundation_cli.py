@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 
 from llmctl import __version__
 from llmctl.cli.app import run
-
-
-def refused_host() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+from tests.support import refused_daemon as refused_host
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from llmctl.cli.app import run
 from llmctl.probe import ManagedTarget
+from tests.support import managed_target
 from tests.unit.test_probe import fake, free_port
 
 
@@ -262,17 +263,6 @@ def test_endpoint_write_failures(capsys: pytest.CaptureFixture[str], endpoints_f
 # --- servers llmctl runs (the engine lookup is stubbed by the `managed` fixture) ---
 
 
-def _target(url: str, instance: str, profile: str, api: str, cport: int) -> ManagedTarget:
-    return ManagedTarget(
-        url=url,
-        instance=instance,
-        profile=profile,
-        api=api,
-        container=f"llmctl-{instance}",
-        endpoint_container=f"http://llmctl-{instance}:{cport}",
-    )
-
-
 def _no_usual_ports(monkeypatch: pytest.MonkeyPatch) -> None:
     from llmctl import probe as probe_mod
 
@@ -286,7 +276,7 @@ def test_probe_without_urls_lists_the_managed_servers(
 ) -> None:
     _no_usual_ports(monkeypatch)
     with fake("ollama", pulled="tinyllama") as url:
-        managed.append(_target(url, "t-cli", "ollama", "ollama", 11434))
+        managed.append(managed_target(url, "t-cli", "ollama", "ollama", 11434))
         assert run(["probe", "--timeout", "2"]) == 0
         human = capsys.readouterr()
         assert run(["probe", "--timeout", "2", "--json"]) == 0
@@ -333,7 +323,7 @@ def test_endpoint_write_defaults_to_the_one_managed_server(
 ) -> None:
     _no_usual_ports(monkeypatch)
     with fake("vllm") as url:
-        managed.append(_target(url, "t-v", "vllm", "openai", 8000))
+        managed.append(managed_target(url, "t-v", "vllm", "openai", 8000))
         code = run(["endpoint", "write", "--format", "json"])
     cap = capsys.readouterr()
     assert code == 0, cap.err
@@ -356,8 +346,8 @@ def test_endpoint_write_with_two_managed_servers_lists_them(
     _no_usual_ports(monkeypatch)
     with fake("ollama", pulled="tinyllama") as a, fake("llamacpp") as b:
         managed += [
-            _target(a, "t-a", "ollama", "ollama", 11434),
-            _target(b, "t-b", "llamacpp", "openai", 8080),
+            managed_target(a, "t-a", "ollama", "ollama", 11434),
+            managed_target(b, "t-b", "llamacpp", "openai", 8080),
         ]
         code = run(["endpoint", "write", "--model", "tinyllama"])
     cap = capsys.readouterr()

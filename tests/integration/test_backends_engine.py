@@ -12,22 +12,15 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 
-from llmctl.ports import next_free
+from tests.support import publish_port as free_port
 
 pytestmark = pytest.mark.docker
 
 TOKEN = "hf_integrationSecret0987654321"
-
-
-def free_port() -> int:
-    port = next_free(23000 + uuid.uuid4().int % 3000, "127.0.0.1")
-    assert port is not None
-    return port
 
 
 def models(url: str) -> list[str]:

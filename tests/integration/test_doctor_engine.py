@@ -13,19 +13,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 
 import pytest
 
-from llmctl.ports import next_free
+from tests.support import publish_port as free_port
 
 pytestmark = pytest.mark.docker
-
-
-def free_port() -> int:
-    port = next_free(25000 + uuid.uuid4().int % 3000, "127.0.0.1")
-    assert port is not None
-    return port
 
 
 def closed_port() -> int:

@@ -11,19 +11,12 @@ import json
 import socket
 import time
 import urllib.request
-import uuid
 
 import pytest
 
-from llmctl.ports import next_free
+from tests.support import publish_port as free_port
 
 pytestmark = pytest.mark.docker
-
-
-def free_port() -> int:
-    port = next_free(22000 + uuid.uuid4().int % 3000, "127.0.0.1")
-    assert port is not None
-    return port
 
 
 def http_json(url: str, body: dict | None = None) -> dict:  # type: ignore[type-arg]

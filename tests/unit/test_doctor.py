@@ -33,18 +33,13 @@ from llmctl.engine.docker_engine import facts_from
 from llmctl.engine.model import ContainerInfo, PublishedPort
 from llmctl.errors import EngineUnavailable, UsageError
 from tests.fakes.llmfake import FakeHandle, start_fake
+from tests.support import closed_port as free_port
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engines"
 
 
 def load_fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class MemoryEngine:

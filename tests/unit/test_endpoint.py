@@ -27,6 +27,7 @@ from llmctl.endpoint import (
 )
 from llmctl.errors import ConfigError, NotFoundError, UsageError
 from llmctl.probe import ManagedTarget
+from tests.support import managed_target
 from tests.unit.test_probe import fake
 
 OTHER = """\
@@ -358,24 +359,13 @@ def test_prepare_picks_the_one_server_or_lists_several(monkeypatch: pytest.Monke
 # --- servers llmctl runs: the default target, docker-container, the llmctl network URL ---
 
 
-def _target(url: str, instance: str, profile: str, api: str, cport: int) -> ManagedTarget:
-    return ManagedTarget(
-        url=url,
-        instance=instance,
-        profile=profile,
-        api=api,
-        container=f"llmctl-{instance}",
-        endpoint_container=f"http://llmctl-{instance}:{cport}",
-    )
-
-
 def test_prepare_defaults_to_the_one_managed_server(monkeypatch: pytest.MonkeyPatch) -> None:
     from llmctl import probe as probe_mod
 
     with fake("ollama", pulled="llama3.2") as other, fake("vllm") as url:
         # an unmanaged Ollama on a usual port does not make the choice ambiguous
         monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (int(other.rsplit(":", 1)[1]),))
-        target = _target(url, "t-vllm", "vllm", "openai", 8000)
+        target = managed_target(url, "t-vllm", "vllm", "openai", 8000)
         result = prepare_endpoint(targets_from_managed=[target])
     ep = result.endpoint
     assert (ep.name, ep.llm_type, ep.api_type) == ("t-vllm", "docker-container", "openai")
@@ -388,8 +378,8 @@ def test_prepare_defaults_to_the_one_managed_server(monkeypatch: pytest.MonkeyPa
 
 def test_prepare_url_of_a_managed_ollama(monkeypatch: pytest.MonkeyPatch) -> None:
     with fake("ollama", pulled="llama3.2") as url:
-        target = _target(url, "t-oll", "ollama", "ollama", 11434)
-        other = _target("http://127.0.0.1:1", "t-x", "vllm", "openai", 8000)
+        target = managed_target(url, "t-oll", "ollama", "ollama", 11434)
+        other = managed_target("http://127.0.0.1:1", "t-x", "vllm", "openai", 8000)
         result = prepare_endpoint(
             url=url.replace("127.0.0.1", "localhost"),
             model="llama3.2",
@@ -401,7 +391,7 @@ def test_prepare_url_of_a_managed_ollama(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_prepare_managed_without_verify_uses_the_containers_api() -> None:
-    target = _target("http://127.0.0.1:28000", "t-v", "vllm", "openai", 8000)
+    target = managed_target("http://127.0.0.1:28000", "t-v", "vllm", "openai", 8000)
     result = prepare_endpoint(
         url="http://127.0.0.1:28000", model="m", verify=False, targets_from_managed=[target]
     )
@@ -437,8 +427,8 @@ def test_prepare_several_managed_lists_them_with_instances(
     monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (free_port(),))
     with fake("ollama", pulled="tinyllama") as a, fake("vllm") as b:
         targets = [
-            _target(a, "t-a", "ollama", "ollama", 11434),
-            _target(b, "t-b", "vllm", "openai", 8000),
+            managed_target(a, "t-a", "ollama", "ollama", 11434),
+            managed_target(b, "t-b", "vllm", "openai", 8000),
         ]
         with pytest.raises(UsageError, match="several LLM servers answer") as info:
             prepare_endpoint(model="tinyllama", targets_from_managed=targets)
@@ -448,7 +438,7 @@ def test_prepare_several_managed_lists_them_with_instances(
 
 def test_prepare_unmanaged_keeps_the_host_docker_internal_guess() -> None:
     with fake("vllm") as url:
-        target = _target("http://127.0.0.1:1", "t-x", "vllm", "openai", 8000)
+        target = managed_target("http://127.0.0.1:1", "t-x", "vllm", "openai", 8000)
         result = prepare_endpoint(url=url + "/v1", targets_from_managed=[target])
     ep = result.endpoint
     assert ep.llm_type == "openai-compatible" and ep.name == "openai-compatible"

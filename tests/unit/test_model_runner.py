@@ -40,7 +40,7 @@ from llmctl.model_runner import (
     detect_place,
     plan_runner_container,
 )
-from llmctl.ports import next_free
+from tests.support import publish_port as free_port
 
 ENGINE_FACTS = EngineFacts(kind="Docker Engine", version="20.10.24", api_version="1.41",
                            os_type="linux", arch="x86_64", operating_system="Debian")
@@ -48,12 +48,6 @@ DESKTOP_FACTS = EngineFacts(kind="Docker Desktop", version="Docker Desktop 4.49.
                             api_version="1.51", os_type="linux", arch="aarch64",
                             operating_system="Docker Desktop", desktop_version="4.49.0")
 LOCAL = DaemonTarget("unix:///var/run/docker.sock", "default", "default")
-
-
-def free_port() -> int:
-    port = next_free(30000 + (id(object()) % 5000), "127.0.0.1")
-    assert port is not None
-    return port
 
 
 # --- fakes -----------------------------------------------------------------------------------

@@ -13,8 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from llmctl.errors import UsageError
-from llmctl.probe import Fetch, ManagedTarget, ProbeResult, classify, normalize_target, probe
+from llmctl.probe import Fetch, ProbeResult, classify, normalize_target, probe
 from tests.fakes.llmfake import start_fake
+from tests.support import closed_port as free_port
+from tests.support import managed_target
 
 # --- small bad servers shared by the probe/client/CLI tests ---
 
@@ -73,12 +75,6 @@ def fake(kind: str, **options: object) -> Iterator[str]:
         yield handle.url
     finally:
         handle.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- detection against the fakes ---
@@ -368,26 +364,12 @@ def test_api_tags_alone_does_not_make_ollama() -> None:
 # --- managed servers: looked up alongside the port probes, never fatal ---
 
 
-def _managed(
-    url: str, instance: str = "t-one", profile: str = "ollama", api: str = "ollama"
-) -> ManagedTarget:
-    port = url.rsplit(":", 1)[1]
-    return ManagedTarget(
-        url=url,
-        instance=instance,
-        profile=profile,
-        api=api,
-        container=f"llmctl-{instance}",
-        endpoint_container=f"http://llmctl-{instance}:{port}",
-    )
-
-
 def test_managed_lookup_adds_and_labels_targets(monkeypatch: pytest.MonkeyPatch) -> None:
     from llmctl import probe as probe_mod
 
     monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (free_port(),))
     with fake("ollama", pulled="tinyllama") as url:
-        report = probe(None, timeout=2, managed_lookup=lambda: [_managed(url)])
+        report = probe(None, timeout=2, managed_lookup=lambda: [managed_target(url)])
     (found,) = report.found
     assert found.root == url and found.server == "ollama"
     assert found.models == ["tinyllama:latest"]
@@ -406,7 +388,8 @@ def test_managed_on_a_usual_port_is_probed_once_and_labelled(
 
     with fake("vllm") as url:
         monkeypatch.setattr(probe_mod, "DEFAULT_PORTS", (int(url.rsplit(":", 1)[1]),))
-        managed = _managed(url.replace("127.0.0.1", "localhost"), profile="vllm", api="openai")
+        managed = managed_target(url.replace("127.0.0.1", "localhost"), profile="vllm",
+                                 api="openai")
         report = probe(None, timeout=2, managed_lookup=lambda: [managed])
     (only,) = report.results
     assert only.server == "vllm" and only.managed == managed
@@ -465,7 +448,7 @@ def test_urls_given_skip_the_managed_lookup() -> None:
 def test_managed_match_compares_host_and_port() -> None:
     from llmctl.probe import managed_match
 
-    m = _managed("http://127.0.0.1:21434")
+    m = managed_target("http://127.0.0.1:21434")
     assert managed_match("http://localhost:21434/v1", [m]) == m
     assert managed_match("127.0.0.1:21434", [m]) == m
     assert managed_match("http://127.0.0.1:21435", [m]) is None

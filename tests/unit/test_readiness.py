@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from llmctl.profiles import Readiness
 from llmctl.readiness import check_once
 from tests.fakes.llmfake import start_fake
+from tests.support import closed_port as dead_port
 
 OLLAMA_READY = Readiness("/", 200, "Ollama is running")
-
-
-def dead_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_loopback_ignores_a_dead_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
