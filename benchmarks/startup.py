@@ -4,8 +4,8 @@ Whole-process wall time, median of N runs after a warm-up (default 7):
   python -c pass                          the interpreter floor
   eager imports                           typer, rich, docker, httpx, yaml imported up front
   llmctl --help / --version / up --help   what users type most
-  llmctl profiles list / up --dry-run     commands that must stay light (no docker import
-                                          for profiles; dry-run connects)
+  llmctl profiles list                    a command that must stay light (no docker import)
+  llmctl COMMAND --help                   every other command's start-up
 
 Usage: python benchmarks/startup.py [--runs N] [--json]
 Target (issue 2): each llmctl case at most 120 ms median on a 2-core machine.
@@ -30,6 +30,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("llmctl --version", [PY, "-m", "llmctl", "--version"]),
     ("llmctl up --help", [PY, "-m", "llmctl", "up", "--help"]),
     ("llmctl profiles list", [PY, "-m", "llmctl", "profiles", "list"]),
+    *[(f"llmctl {c} --help", [PY, "-m", "llmctl", *c.split(), "--help"])
+      for c in ("doctor", "down", "status", "pull", "models", "rm", "probe", "chat",
+                "endpoint write", "profiles validate")],
 ]
 
 
