@@ -35,7 +35,9 @@ OLLAMA_DEFAULT_PORT = 11434
 OLLAMA_DEFAULT_URL = f"http://127.0.0.1:{OLLAMA_DEFAULT_PORT}"
 MODEL_RUNNER_DEFAULT_URL = "http://127.0.0.1:12434"
 DEFAULT_STALL_TIMEOUT = 60.0
-BACKEND_LABELS = {OLLAMA: "Ollama", MODEL_RUNNER: "Docker Model Runner"}
+OPENAI = "openai"  # any other OpenAI-compatible server (vLLM, llama.cpp, TGI, LocalAI): list only
+BACKEND_LABELS = {OLLAMA: "Ollama", MODEL_RUNNER: "Docker Model Runner",
+                  OPENAI: "OpenAI-compatible server"}
 
 EngineFactory = Callable[[], "Engine"]
 
@@ -51,6 +53,7 @@ class Target:
     url: str  # server root, no trailing slash
     source: str  # --endpoint | managed container NAME | OLLAMA_HOST | MODEL_RUNNER_HOST | default
     explicit: bool = False  # given by the user (--endpoint): never replaced by a fallback
+    token: str | None = field(default=None, repr=False)  # a configured endpoint's bearer token
 
     def describe(self) -> str:
         return f"{BACKEND_LABELS[self.backend]} at {self.url} ({self.source})"
@@ -201,10 +204,34 @@ class PullResult:
     layers: int
 
 
-def _client(url: str, read_timeout: float) -> Any:
+def _client(url: str, read_timeout: float, token: str | None = None) -> Any:
     from llmctl.backends.http import make_client
 
-    return make_client(url, timeout=read_timeout)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return make_client(url, timeout=read_timeout, headers=headers)
+
+
+def configured_targets(backends: list[str], warn: Callable[[str], None] | None = None
+                       ) -> list[Target]:
+    """The endpoints in the endpoint file (`llmctl endpoint write`), as model sources."""
+    from llmctl.endpoint import read_config, server_root
+
+    try:
+        _default, endpoints = read_config()
+    except LlmctlError as exc:
+        if warn:
+            warn(f"configured endpoints skipped: {exc.message}")
+        return []
+    targets = []
+    for ep in endpoints:
+        if ep.llm_type == "docker-model-runner":
+            backend = MODEL_RUNNER
+        else:
+            backend = OLLAMA if ep.api_type == "ollama" else OPENAI
+        if backend in backends:
+            targets.append(Target(backend, server_root(ep.endpoint), f"endpoint {ep.name}",
+                                  token=ep.bearer_token))
+    return targets
 
 
 def _hf_token(ref: RoutedRef, env: Mapping[str, str]) -> str | None:
@@ -351,11 +378,17 @@ def list_models(
     if endpoint:
         backends = [backend or detect_backend(check_endpoint(endpoint))]
     else:
-        backends = [backend] if backend else [OLLAMA, MODEL_RUNNER]
+        backends = [backend] if backend else [OLLAMA, MODEL_RUNNER, OPENAI]
     managed = None if endpoint else _managed(engine_factory)
-    targets = [t for b in backends
-               for t in candidate_targets(b, endpoint=endpoint, env=env, managed=managed,
-                                          warn=warn)]
+    found = [t for b in backends if b != OPENAI
+             for t in candidate_targets(b, endpoint=endpoint, env=env, managed=managed,
+                                        warn=warn)]
+    if not endpoint:
+        found += configured_targets(backends, warn)
+    targets: list[Target] = []
+    for t in found:  # the same server from several sources is asked once
+        if all(u.url != t.url for u in targets):
+            targets.append(t)
     with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
         answers = list(pool.map(_list_one, targets))
     models = [m for entries, _status in answers for m in entries]
@@ -379,6 +412,8 @@ def _list_one(target: Target) -> tuple[list[ModelEntry], SourceStatus]:
     try:
         if target.backend == OLLAMA:
             entries = _list_ollama(target)
+        elif target.backend == OPENAI:
+            entries = _list_openai(target)
         else:
             entries, via = _list_runner(target)
     except httpx.HTTPError as exc:
@@ -395,7 +430,7 @@ def _list_ollama(target: Target) -> list[ModelEntry]:
     from llmctl.backends import ollama_models
     from llmctl.progress import human_size
 
-    with _client(target.url, 10.0) as client:
+    with _client(target.url, 10.0, target.token) as client:
         found = ollama_models.list_models(client)
     return [ModelEntry(
         name=m.name, backend=OLLAMA, endpoint=target.url, size=m.size,
@@ -403,6 +438,17 @@ def _list_ollama(target: Target) -> list[ModelEntry]:
         parameters=m.parameters, quantization=m.quantization, modified=m.modified,
         digest=m.digest,
     ) for m in found]
+
+
+def _list_openai(target: Target) -> list[ModelEntry]:
+    """`GET /v1/models` of any OpenAI-compatible server: names only."""
+    from llmctl.backends import openai
+
+    with _client(f"{target.url}/v1/", 10.0, target.token) as client:
+        ids = openai.list_models(client)
+    return [ModelEntry(name=i, backend=OPENAI, endpoint=target.url, size=None, size_text=None,
+                       parameters=None, quantization=None, modified=None, digest=None)
+            for i in ids]
 
 
 def _list_runner(target: Target) -> tuple[list[ModelEntry], str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 
 from llmctl.cli.app import run
 from tests.fakes.llmfake import FakeHandle, start_fake
+from tests.support import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,12 +45,6 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHandle]:
     monkeypatch.setenv("MODEL_RUNNER_HOST", h.url)
     yield h
     h.stop()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def one_doc(text: str) -> dict:  # type: ignore[type-arg]
@@ -371,3 +365,32 @@ def test_runner_fallback_stall_kills_the_cli(tmp_path: Path, monkeypatch, capsys
     assert code == 1
     assert "`docker model pull ai/smollm2` stalled: no new output for 0.5 s" in err
     assert time.monotonic() - start < 5
+
+
+def test_models_include_configured_endpoints_of_every_kind(
+    ollama: FakeHandle, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An endpoint written by `llmctl endpoint write` for a vLLM server (with a token) is a
+    # source too; the Ollama one that OLLAMA_HOST already names is asked once.
+    with start_fake("vllm", port=0, model="Qwen/Qwen3-0.6B", api_key="s3cret") as vllm:
+        path = tmp_path / "endpoints.yaml"
+        path.write_text(
+            "default: v\nendpoints:\n"
+            f"  v:\n    llm_type: openai-compatible\n    api_type: openai\n"
+            f"    endpoint: {vllm.url}/v1\n    model: Qwen/Qwen3-0.6B\n"
+            "    bearer_token: s3cret\n"
+            f"  o:\n    llm_type: ollama\n    api_type: ollama\n    endpoint: {ollama.url}\n"
+            "    model: tinyllama\n")
+        monkeypatch.setenv("LLMCTL_ENDPOINTS_FILE", str(path))
+        assert run(["models", "--backend", "ollama", "--json"]) == 0
+        ollama_only = one_doc(capsys.readouterr().out)["result"]
+        assert [s["endpoint"] for s in ollama_only["sources"]] == [ollama.url]
+        assert run(["models", "--json"]) == 0
+        cap = capsys.readouterr()
+    doc = one_doc(cap.out)["result"]
+    assert {"name": "Qwen/Qwen3-0.6B", "backend": "openai", "endpoint": vllm.url} in [
+        {k: m[k] for k in ("name", "backend", "endpoint")} for m in doc["models"]]
+    vsrc = [s for s in doc["sources"] if s["endpoint"] == vllm.url]
+    assert vsrc and vsrc[0]["ok"] and vsrc[0]["source"] == "endpoint v"
+    assert "s3cret" not in cap.out + cap.err
