@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import socket
+
+import pytest
 
 from llmctl.ports import next_free
 from llmctl.probe import ManagedTarget
+
+# .ci/run sets this: CI installs every prerequisite, so a missing one is a failure there.
+REQUIRED = os.environ.get("LLMCTL_REQUIRE_DOCKER") == "1"
+
+
+def need(ok: bool, reason: str) -> None:
+    """Go on when ``ok``. Otherwise skip with ``reason`` on a machine that lacks something
+    (a laptop without Docker or IPv6), but fail in CI, where nothing may be skipped."""
+    if ok:
+        return
+    if REQUIRED:
+        pytest.fail(f"LLMCTL_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_docker_cli() -> None:
+    need(shutil.which("docker") is not None, "needs the docker CLI binary")
 
 
 def closed_port() -> int:

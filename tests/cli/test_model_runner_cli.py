@@ -17,7 +17,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -33,6 +32,7 @@ from llmctl.cli.app import run
 from llmctl.engine.connect import DaemonTarget
 from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
 from llmctl.ports import next_free
+from tests.support import need_docker_cli
 
 PLUGINS = Path(__file__).resolve().parents[1] / "fakes" / "plugins"
 DESKTOP = EngineFacts(kind="Docker Desktop", version="Docker Desktop 4.49.0 (12345)",
@@ -42,8 +42,9 @@ DESKTOP = EngineFacts(kind="Docker Desktop", version="Docker Desktop 4.49.0 (123
 DESKTOP_TARGET = DaemonTarget("unix:///Users/me/.docker/run/docker.sock", "desktop-linux",
                               "currentContext in config.json")
 
-pytestmark = pytest.mark.skipif(shutil.which("docker") is None,
-                                reason="needs the docker CLI binary (no daemon needed)")
+@pytest.fixture(autouse=True)
+def _docker_cli() -> None:
+    need_docker_cli()  # the real CLI dispatches to the fake plugins (no daemon needed)
 
 
 @dataclass

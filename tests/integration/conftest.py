@@ -19,14 +19,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration import infra
-
-REQUIRED = os.environ.get("LLMCTL_REQUIRE_DOCKER") == "1"
+from tests.support import need
 
 
 def _unavailable(reason: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"LLMCTL_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
-    pytest.skip(f"needs a Docker engine: {reason}")
+    need(False, f"needs a Docker engine: {reason}")
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ import pytest
 
 from llmctl.ports import next_free
 from tests.integration.conftest import CliResult
+from tests.support import need
 
 pytestmark = pytest.mark.docker
 
@@ -75,13 +76,13 @@ def clean_runner(docker_client: Any) -> Iterator[None]:
     try:
         c = docker_client.containers.get(NAME)
         if not c.image.tags or not any(t.startswith("llmctl-test/") for t in c.image.tags):
-            pytest.skip(f"a real Model Runner container ({NAME}) exists on this engine")
+            need(False, f"a real Model Runner container ({NAME}) exists on this engine")
     except docker.errors.NotFound:
         pass
     try:
         v = docker_client.volumes.get(VOLUME)
         if not _ours(v.attrs.get("Labels")):
-            pytest.skip(f"a real Model Runner models volume ({VOLUME}) exists on this engine")
+            need(False, f"a real Model Runner models volume ({VOLUME}) exists on this engine")
     except docker.errors.NotFound:
         pass
     _remove_runner(docker_client)

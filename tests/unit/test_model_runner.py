@@ -5,7 +5,6 @@ MockTransport standing in for the runner's HTTP API (reference/server-apis.md §
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,6 +39,7 @@ from llmctl.model_runner import (
     detect_place,
     plan_runner_container,
 )
+from tests.support import need_docker_cli
 from tests.support import publish_port as free_port
 
 ENGINE_FACTS = EngineFacts(kind="Docker Engine", version="20.10.24", api_version="1.41",
@@ -266,12 +266,12 @@ def test_plugin_missing_messages(stderr: str) -> None:
     assert not is_plugin_missing(CliResult(("docker",), 1, "", stderr), "desktop")
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI binary")
 def test_real_docker_cli_without_plugin_is_plugin_missing(tmp_path: Any,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The REAL docker CLI with an empty config dir (no cli-plugins): `docker model status
     --json` fails with `unknown flag: --json` (exit 125) before it says unknown command;
     llmctl must still call that "plugin missing"."""
+    need_docker_cli()
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     cli = DockerCli(None)
     raw = cli.run("model", "status", "--json")

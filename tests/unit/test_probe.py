@@ -16,7 +16,7 @@ from llmctl.errors import UsageError
 from llmctl.probe import Fetch, ProbeResult, classify, normalize_target, probe
 from tests.fakes.llmfake import start_fake
 from tests.support import closed_port as free_port
-from tests.support import managed_target
+from tests.support import managed_target, need
 
 # --- small bad servers shared by the probe/client/CLI tests ---
 
@@ -134,13 +134,13 @@ def test_localhost_resolves_to_the_address_that_answers() -> None:
 
 
 def test_localhost_works_when_the_server_is_on_ipv6_only() -> None:
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6")
+    need(socket.has_ipv6, "this Python has no IPv6")
     try:
         ctx = serve(lambda h: send(h, 200, b"Ollama is running", "text/plain"), host="::1")
         url = ctx.__enter__()
-    except OSError:
-        pytest.skip("cannot bind ::1")
+    except OSError as exc:
+        need(False, f"cannot listen on ::1 ({exc})")
+        raise
     try:
         port = url.rsplit(":", 1)[1]
         r = probe([f"http://localhost:{port}"], timeout=2).results[0]

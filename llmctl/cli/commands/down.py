@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from llmctl.cli.common import JSON_OPTION, confirm, get_engine
@@ -38,6 +40,11 @@ def down(
     if json_out:
         emit_json("down", result)
         return
+    print_removed(result, volumes=volumes)
+
+
+def print_removed(result: Any, *, volumes: bool) -> None:
+    """What was removed and kept (containers, volumes): shared with `down model-runner`."""
     for c in result.removed:
         out(f"removed container {c}")
     for v in result.volumes_removed:

@@ -95,12 +95,9 @@ def down_model_runner(*, volumes: bool = False, yes: bool = False,
         for note in result.notes:
             out(f"  {note}")
         return
-    for c in result.removed:
-        out(f"removed container {c}")
-    for v in result.volumes_removed:
-        out(f"removed volume {v}")
-    for v in result.volumes_kept:
-        out(f"kept volume {v}" + ("" if volumes else " (remove with --volumes)"))
+    from llmctl.cli.commands.down import print_removed
+
+    print_removed(result, volumes=volumes)
     for note in result.notes:
         out(f"  {note}")
 
