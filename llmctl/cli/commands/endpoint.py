@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from llmctl.cli.output import emit_json, err, out, table, warn
+from llmctl.cli.output import emit_json, err, out, table, warn, write_document
 from llmctl.errors import UsageError
 
 endpoint_app = typer.Typer(
@@ -97,8 +97,7 @@ def write_command(
         return
     for w in result.warnings:
         warn(w)
-    sys_out = render(result.endpoint, fmt)
-    print(sys_out, end="")
+    write_document(render(result.endpoint, fmt))
     what = "verified and wrote" if result.verified else "wrote (not verified)"
     err(
         f"{what} endpoint {result.endpoint.name!r}"
@@ -137,7 +136,7 @@ def show_command(
     if json_out:
         emit_json("endpoint show", {"endpoint": ep})
         return
-    print(render(ep, fmt), end="")
+    write_document(render(ep, fmt))
     if fmt == "env" and ep.bearer_token:
         warn("OPENAI_API_KEY is redacted; use `llmctl endpoint env --reveal-token` or --output")
 
@@ -166,7 +165,7 @@ def env_command(
     if json_out:
         emit_json("endpoint env", {"name": ep.name, "env": env_vars(ep, reveal=False)})
         return
-    print(render_env(ep, reveal=reveal_token), end="")
+    write_document(render_env(ep, reveal=reveal_token))
     if ep.bearer_token and not reveal_token:
         warn("OPENAI_API_KEY is redacted; add --reveal-token for eval, or use --output FILE")
 
