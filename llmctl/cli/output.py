@@ -119,6 +119,10 @@ def warn(text: str) -> None:
     err(f"warning: {text}")
 
 
+def note(text: str) -> None:
+    err(f"note: {text}")
+
+
 def write(text: str) -> None:
     """Text on stdout as it comes, without a newline (streamed chat tokens), escaped."""
     sys.stdout.write(printable(text))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from llmctl.cli.output import emit_json, err, out, table, warn, write_document
+from llmctl.cli.output import note as say_note
 from llmctl.errors import UsageError
 
 endpoint_app = typer.Typer(
@@ -87,7 +88,7 @@ def write_command(
         targets_from_managed=managed,
     )
     use_runner_container_url(result, explicit=endpoint_container)
-    write_endpoint(result, make_default=make_default)
+    write_endpoint(result, make_default=make_default, on_wait=say_note)
     if output is not None:
         export(result.endpoint, fmt, output)
     if json_out:
@@ -210,7 +211,7 @@ def remove_command(
     """Remove an endpoint (everything else in the file is kept)."""
     from llmctl.endpoint import remove_endpoint
 
-    path = remove_endpoint(name)
+    path = remove_endpoint(name, on_wait=say_note)
     if json_out:
         emit_json("endpoint remove", {"removed": name, "path": str(path)})
     else:
