@@ -384,18 +384,20 @@ def _holder(fd: int) -> tuple[int | None, str]:
     what = ""
     with contextlib.suppress(OSError):
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        words = [a.decode("utf-8", "replace") for a in args if a][:6]
+        words = [" ".join(a.decode("utf-8", "replace").split())[:40] for a in args if a][:6]
         what = " (" + " ".join(os.path.basename(w) if i == 0 else w
                                for i, w in enumerate(words))[:100] + ")"
     return pid, f"pid {pid}{what}"
 
 
 @contextlib.contextmanager
-def locked(path: Path, timeout: float = LOCK_TIMEOUT,
+def locked(path: Path, timeout: float | None = None,
            on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the exclusive lock ``PATH.lock`` while the block runs. When another process
-    holds it, ``on_wait`` hears at once whom this waits for; after ``timeout`` seconds a
-    ConflictError (exit 5) names the holder and how to get it released."""
+    holds it, ``on_wait`` hears at once whom this waits for; after ``timeout`` seconds
+    (default LOCK_TIMEOUT) a ConflictError (exit 5) names the holder and how to get it
+    released."""
+    timeout = LOCK_TIMEOUT if timeout is None else timeout
     if fcntl is None:  # pragma: no cover - Windows
         with _filelock(path, timeout):
             yield
