@@ -127,20 +127,20 @@ def _blocker(path: Path, action: str) -> tuple[Path, str]:
     file itself, the folder that cannot be written in; and what you cannot do to it."""
     path = Path(os.path.abspath(path))
     for folder in reversed(path.parents):
-        if folder.exists() and not os.access(folder, os.X_OK):
+        if os.path.exists(folder) and not os.access(folder, os.X_OK):
             return folder, "enter"
     folder = path.parent
     if action == "read":
-        if path.exists() and not os.access(path, os.R_OK):
+        if os.path.exists(path) and not os.access(path, os.R_OK):
             return path, "read"
-    elif action == "lock" and path.exists():
+    elif action == "lock" and os.path.exists(path):
         if not os.access(path, os.R_OK | os.W_OK):
             return path, "open for writing"
-    elif action == "write" and path.exists() and not os.access(path, os.W_OK) \
+    elif action == "write" and os.path.exists(path) and not os.access(path, os.W_OK) \
             and os.access(folder, os.W_OK):
         return path, "write"
     missing = path
-    while not missing.parent.exists() and missing.parent != missing:
+    while not os.path.exists(missing.parent) and missing.parent != missing:
         missing = missing.parent
     if missing != path or not os.access(folder, os.W_OK | os.X_OK):
         return missing.parent, "create files in"
@@ -177,6 +177,32 @@ def permission_error(path: Path, action: str, *, error: type[LlmctlError] = Conf
                  f"`chmod {bits} {shlex.quote(str(culprit))}`.")
 
 
+def access_problem(path: Path, *, lock: bool = False) -> LlmctlError | None:
+    """Without touching anything: the error llmctl would meet reading and writing ``path``
+    (a file, or a folder it creates files in), or None (for doctor)."""
+    path = Path(os.path.abspath(path))
+    if os.path.exists(path):
+        if os.path.isdir(path):
+            if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+                return permission_error(path / "x", "write", label=str(path))
+            return None
+        if not os.access(path, os.R_OK):
+            return permission_error(path, "lock" if lock else "read")
+        if lock and not os.access(path, os.W_OK):
+            return permission_error(path, "lock")
+        if not lock and not (os.access(path, os.W_OK) or os.access(path.parent, os.W_OK)):
+            return permission_error(path, "write")
+        if not lock and not os.access(path.parent, os.W_OK | os.X_OK):
+            return permission_error(path, "write")  # a write replaces the file: the folder
+        return None
+    existing = path.parent
+    while not os.path.exists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return permission_error(path, "write")
+    return None
+
+
 def _chown_target(culprit: Path) -> tuple[Path, bool]:
     """llmctl's own config folder is chowned as a whole (a `sudo llmctl` leaves several root
     files in it); anything else only itself."""
@@ -195,7 +221,7 @@ def _adopt(target: int | Path, folder: Path, like: Path | None = None) -> None:
     if _euid() != 0:
         return
     try:
-        st = os.stat(like if like is not None and like.exists() else folder)
+        st = os.stat(like if like is not None and os.path.exists(like) else folder)
         if st.st_uid == 0:
             return
         if isinstance(target, int):
@@ -211,7 +237,7 @@ def make_folder(folder: Path) -> None:
     folder = Path(os.path.abspath(folder))
     missing = []
     probe = folder
-    while not probe.exists():
+    while not os.path.exists(probe):
         if os.path.islink(probe):
             raise dangling_link(probe)
         missing.append(probe)
@@ -228,7 +254,7 @@ def make_folder(folder: Path) -> None:
         except OSError as exc:
             raise ConfigError(f"cannot create {made}: {exc.strerror or exc}") from None
         _adopt(made, made.parent)
-    if not folder.is_dir():
+    if not os.path.isdir(folder):
         raise ConfigError(f"{folder}: not a folder", "Move it away, or point llmctl elsewhere.")
 
 
@@ -268,17 +294,18 @@ def _temp_pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"^\.{re.escape(name)}\.[a-z0-9_]{{8}}\.tmp$")
 
 
-def clean_stale_temps(target: Path, *, older_than: float = STALE_TEMP_AGE) -> list[Path]:
-    """Remove ``.NAME.XXXXXXXX.tmp`` files beside ``target`` that a killed writer left: older
-    than ``older_than`` seconds and not locked (a live writer holds a lock on its temp file
-    until it is moved into place). Returns what was removed."""
+def stale_temps(target: Path, *, older_than: float = STALE_TEMP_AGE,
+                remove: bool = False) -> list[Path]:
+    """``.NAME.XXXXXXXX.tmp`` files beside ``target`` that a killed writer left: older than
+    ``older_than`` seconds and not locked (a live writer holds a lock on its temp file until
+    it is moved into place); removed when ``remove``."""
     folder = target.parent
     pattern = _temp_pattern(target.name)
     try:
         names = [n for n in os.listdir(folder) if pattern.match(n)]
     except OSError:
         return []
-    removed = []
+    found = []
     now = time.time()
     for name in names:
         tmp = folder / name
@@ -292,13 +319,19 @@ def clean_stale_temps(target: Path, *, older_than: float = STALE_TEMP_AGE) -> li
                 continue
             if not _try_lock(fd):
                 continue  # a writer is still at it
-            os.unlink(tmp)
-            removed.append(tmp)
+            if remove:
+                os.unlink(tmp)
+            found.append(tmp)
         except OSError:
             continue
         finally:
             os.close(fd)
-    return removed
+    return found
+
+
+def clean_stale_temps(target: Path) -> list[Path]:
+    """Remove what :func:`stale_temps` finds (on every write); returns what was removed."""
+    return stale_temps(target, remove=True)
 
 
 def atomic_write(
