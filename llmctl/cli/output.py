@@ -18,6 +18,7 @@ bidi and C1 characters as ``\\uXXXX`` escapes (the same data for any JSON reader
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -32,9 +33,16 @@ SCHEMA_VERSION = 1
 # Characters that would act on a terminal (or reorder what it shows) instead of being shown.
 _DANGEROUS = ("\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
               "\u2028\u2029\ud800-\udfff")
-_UNSAFE_TEXT = re.compile(f"\r\n|[{_DANGEROUS}]")  # keeps newlines and tabs
-_UNSAFE_CELL = re.compile(f"[\t\n{_DANGEROUS}]")  # one line: newlines and tabs escaped too
-_UNSAFE_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_PATTERNS = {  # compiled on first use (``llmctl --help`` stays light)
+    "text": f"\r\n|[{_DANGEROUS}]",  # keeps newlines and tabs
+    "cell": f"[\t\n{_DANGEROUS}]",  # one line: newlines and tabs escaped too
+    "json": "[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]",
+}
+
+
+@functools.cache
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(_PATTERNS[name])
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\r\n": "\n"}
 
 
@@ -50,7 +58,7 @@ def _escape(m: re.Match[str]) -> str:
 def printable(text: str, *, one_line: bool = False) -> str:
     """``text`` with control and bidi characters shown as escapes (see the module doc).
     Newlines and tabs are kept unless ``one_line`` (table cells)."""
-    return (_UNSAFE_CELL if one_line else _UNSAFE_TEXT).sub(_escape, text)
+    return _pattern("cell" if one_line else "text").sub(_escape, text)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -74,7 +82,7 @@ def _json_text(doc: Any) -> str:
     # ensure_ascii=False keeps names readable; the characters that would reorder or drive a
     # terminal can only sit inside JSON strings, where \\uXXXX means the same character.
     text = json.dumps(doc, indent=2, ensure_ascii=False)
-    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _pattern("json").sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def envelope(command: str, *, result: Any = None, error: dict[str, Any] | None = None) -> str:
@@ -144,7 +152,7 @@ def emit_json(command: str, result: Any) -> None:
 # --- tables -------------------------------------------------------------------------------
 
 GAP = 2  # spaces between columns
-_URL_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+_PATTERNS["url"] = r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$"
 
 
 def table(
@@ -187,7 +195,7 @@ def _pad(text: str, width: int) -> str:
 
 
 def _is_url(word: str) -> bool:
-    return bool(_URL_WORD.match(word))
+    return bool(_pattern("url").match(word))
 
 
 def layout(headers: list[str], rows: list[list[str]], width: int | None) -> list[str]:
