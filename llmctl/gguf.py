@@ -29,7 +29,6 @@ import json
 import os
 import re
 import struct
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -228,6 +227,8 @@ def cached_digest(path: Path, st: os.stat_result) -> str | None:
 
 def remember_digest(path: Path, st: os.stat_result, digest: str) -> None:
     """Record ``digest`` for ``path`` (best effort: a read-only cache dir is not an error)."""
+    import tempfile
+
     folder = cache_dir()
     file = folder / CACHE_FILE
     with contextlib.suppress(OSError):

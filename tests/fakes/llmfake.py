@@ -426,6 +426,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: FakeHTTPServer
     is_head = False
+    # Go's net package sets TCP_NODELAY on every connection (Ollama, Model Runner): without
+    # it, headers and body written apart wait ~40 ms for the client's delayed ACK
+    disable_nagle_algorithm = True
 
     def handle(self) -> None:
         app = self.server.app
