@@ -5,7 +5,11 @@ filler), which no test here needs: the real SmolLM2 file covers real loading."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import struct
+import tarfile
 from pathlib import Path
 
 CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
@@ -59,3 +63,28 @@ def parameters(tensors: tuple[tuple[int, ...], ...] = ((64, 32), (32,))) -> int:
             n *= d
         total += n
     return total
+
+
+def package_tar(layers: list[bytes], *, corrupt: bool = False) -> tuple[bytes, str]:
+    """What `docker model package` streams (pkg/distribution/tarball)."""
+    config = json.dumps({"config": {"format": "gguf", "quantization": "Q4_1",
+                                    "parameters": "0.00 M", "architecture": "llama",
+                                    "size": "1.00 KiB"}}).encode()
+    chex = hashlib.sha256(config).hexdigest()
+    manifest = json.dumps({
+        "schemaVersion": 2, "config": {"digest": f"sha256:{chex}", "size": len(config)},
+        "layers": [{"digest": "sha256:" + hashlib.sha256(x).hexdigest(), "size": len(x)}
+                   for x in layers]}).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for i, data in enumerate([*layers, config]):
+            name = hashlib.sha256(data).hexdigest()
+            if corrupt and i == 0:
+                data = data[:-1] + b"!"
+            ti = tarfile.TarInfo(f"blobs/sha256/{name}")
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        ti = tarfile.TarInfo("manifest.json")
+        ti.size = len(manifest)
+        tf.addfile(ti, io.BytesIO(manifest))
+    return buf.getvalue(), "sha256:" + hashlib.sha256(manifest).hexdigest()

@@ -297,3 +297,49 @@ def test_model_runner_not_running_is_explained(tiny: Path, tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert "error: `docker model package` failed (exit 1): " in err
     assert "hint: Start it (`llmctl up model-runner`) and run the import again." in err
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["terminal-ctrl-c", "sigint-to-llmctl"])
+def test_ctrl_c_during_docker_model_package_leaves_no_model(tmp_path: Path, group: bool
+                                                            ) -> None:
+    """A terminal's Ctrl-C reaches the whole foreground process group: llmctl, the docker CLI
+    and the plugin; a SIGINT to llmctl alone makes it kill the docker CLI, whose plugin socket
+    then closes and the plugin cancels (docker/cli cli-plugins/socket). Either way the
+    runner's load breaks off and stores nothing. The file is larger than what loopback socket
+    buffers hold, so the upload is really cut short (a body already sent whole would be
+    stored, untagged, by a real runner too: docs/models.md)."""
+    need_docker_cli()
+    big = write_gguf(tmp_path / "big.gguf", data_bytes=48 << 20)
+    config = docker_config(tmp_path, plugin=True)
+    with start_fake("model-runner", port=0, upload_delay=0.3) as runner:
+        blobs = Path(runner.data_dir) / "blobs" / "sha256"
+        env = {**os.environ, "DOCKER_CONFIG": str(config), "MODEL_RUNNER_HOST": runner.url,
+               "LLMCTL_CACHE_DIR": str(tmp_path / "c")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llmctl", "pull", str(big), "--backend", "model-runner",
+             "--progress", "plain"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT, env=env, start_new_session=True)
+        try:
+            wait_for(lambda: blobs.is_dir() and list(blobs.glob(".load-*")))
+            if group:
+                os.killpg(proc.pid, signal.SIGINT)
+            else:
+                proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+        def group_gone() -> bool:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        assert proc.returncode == 130, err
+        assert "error: interrupted" in err and "Traceback (most recent call last)" not in \
+            err.split("error: interrupted")[-1]
+        wait_for(group_gone, timeout=30)  # the docker CLI and the plugin are gone too
+        wait_for(lambda: not list(blobs.glob(".load-*")), timeout=30)
+        assert httpx.get(runner.url + "/models").json() == []

@@ -4,10 +4,6 @@ The Ollama blob and create routes are exercised through llmctl in test_model_imp
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +13,7 @@ import pytest
 
 from tests.fakes import llmfake
 from tests.fakes.llmfake import FakeHandle, start_fake
-from tests.ggufgen import gguf_bytes, parameters, write_gguf
+from tests.ggufgen import gguf_bytes, package_tar, parameters, write_gguf
 
 
 @pytest.fixture
@@ -48,31 +44,6 @@ def test_gguf_reader_reads_metadata_and_counts_parameters(tmp_path: Path) -> Non
                                          (7_000_000_000, "7B"), (2080, "2.08K"), (12, "12")])
 def test_human_number_like_ollama(n: int, text: str) -> None:
     assert llmfake.human_number(n) == text
-
-
-def package_tar(layers: list[bytes], *, corrupt: bool = False) -> tuple[bytes, str]:
-    """What `docker model package` streams (pkg/distribution/tarball)."""
-    config = json.dumps({"config": {"format": "gguf", "quantization": "Q4_1",
-                                    "parameters": "0.00 M", "architecture": "llama",
-                                    "size": "1.00 KiB"}}).encode()
-    chex = hashlib.sha256(config).hexdigest()
-    manifest = json.dumps({
-        "schemaVersion": 2, "config": {"digest": f"sha256:{chex}", "size": len(config)},
-        "layers": [{"digest": "sha256:" + hashlib.sha256(x).hexdigest(), "size": len(x)}
-                   for x in layers]}).encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for i, data in enumerate([*layers, config]):
-            name = hashlib.sha256(data).hexdigest()
-            if corrupt and i == 0:
-                data = data[:-1] + b"!"
-            ti = tarfile.TarInfo(f"blobs/sha256/{name}")
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-        ti = tarfile.TarInfo("manifest.json")
-        ti.size = len(manifest)
-        tf.addfile(ti, io.BytesIO(manifest))
-    return buf.getvalue(), "sha256:" + hashlib.sha256(manifest).hexdigest()
 
 
 def models(h: FakeHandle) -> list[dict[str, Any]]:

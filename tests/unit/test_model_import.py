@@ -294,3 +294,19 @@ def test_an_ollama_url_with_a_path_is_sent_to_its_root(ollama: FakeHandle, tiny:
                                  Target("ollama", ollama.url + "/v1", "--endpoint", True))
     assert e.value.message == f"{ollama.url}/v1 is not Ollama's API root"
     assert e.value.hint == f"Give the server root: --endpoint {ollama.url}"
+
+
+def test_undo_package_removes_only_what_the_interrupted_package_left_untagged() -> None:
+    from tests.ggufgen import gguf_bytes, package_tar
+
+    with start_fake("model-runner", port=0, pulled="ai/smollm2") as runner:
+        runner_target = Target("model-runner", runner.url, "MODEL_RUNNER_HOST")
+        before = model_import._runner_ids(runner_target)
+        assert before is not None and len(before) == 1
+        body, model_id = package_tar([gguf_bytes()])  # loaded, never tagged
+        assert httpx.post(runner.url + "/models/load", content=body).status_code == 200
+        warnings: list[str] = []
+        model_import._undo_package(runner_target, before, warnings.append)
+        assert model_import._runner_ids(runner_target) == before
+        assert warnings == [f"interrupted: removed the untagged model {model_id[:19]} the "
+                            "package left"]
