@@ -277,11 +277,10 @@ def _into_ollama(source: GgufSource, target: Target, model: str, name_from: str,
             uploaded = True
         before = _ollama_model(client, model)
         existed = before is not None
-        outcome = ollama_import.CreateOutcome()
         try:
             ollama_import.create_model(client, model, {file_key(source.path): blob},
                                        on_event=progress, stall_timeout=stall_timeout,
-                                       outcome=outcome, clock=clock)
+                                       clock=clock)
         except BaseException as exc:
             if not isinstance(exc, Exception) and not existed:  # Ctrl-C, SIGTERM
                 _undo_create(target, model, warn)
