@@ -339,6 +339,7 @@ def _model_parts(
     env: dict[str, str] = {}
     mounts: list[BindMount] = []
     if model_file is not None:
+        assert m.file_arg is not None  # check_model_options refused a profile without one
         target_dir = m.file_target.rstrip("/")
         path = f"{target_dir}/{model_file.filename}"
         if SPLIT_GGUF_RE.search(model_file.filename):
