@@ -359,6 +359,10 @@ def secrets_note(existing: ContainerInfo | None, spec: ContainerSpec) -> str | N
     if existing is None or existing.labels.get(LABEL_MANAGED) != "true":
         return None
     diff = secrets_changed(existing.labels.get(LABEL_SECRETS), spec.labels.get(LABEL_SECRETS))
+    if diff is None and spec.secrets:
+        names = " and ".join(sorted(spec.secrets))
+        return (f"{spec.name} was made by an llmctl that did not record its secrets: if "
+                f"{names} changed since, --recreate applies it")
     if not diff or diff[0] or not diff[1]:
         return None
     names = " and ".join(diff[1])

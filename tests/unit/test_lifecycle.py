@@ -293,6 +293,20 @@ def test_a_secret_added_later_needs_recreate_a_dropped_one_is_a_note(ollama, fak
                     "now); --recreate starts it without"]
 
 
+def test_a_container_without_the_secrets_label_is_reused_with_a_note(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
+    eng = MemoryEngine()
+    up(eng, ollama, port=fake_ollama.port, env={"MY_TOKEN": TOKEN_A})
+    old = eng.containers["llmctl-ollama"]
+    labels = {k: v for k, v in old.labels.items() if k != "io.llmctl.secrets"}
+    eng.containers["llmctl-ollama"] = replace(old, labels=labels)  # made by an older llmctl
+    said: list[str] = []
+    res = lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port, env={"MY_TOKEN": TOKEN_B}),
+                       notify=said.append)
+    assert res.action == "reused"
+    assert said == ["llmctl-ollama was made by an llmctl that did not record its secrets: if "
+                    "MY_TOKEN changed since, --recreate applies it"]
+
+
 def test_dry_run_changes_nothing_and_says_what_would_happen(ollama) -> None:  # type: ignore[no-untyped-def]
     eng = MemoryEngine()
     res = lifecycle.dry_run(eng, ollama, UpOptions(port=1))
