@@ -52,7 +52,7 @@ def up(
     timeout: float | None = typer.Option(None, "--timeout",
                                          help="Seconds to wait for readiness."),
     recreate: bool = typer.Option(False, "--recreate",
-                                  help="Replace a container whose spec changed."),
+                                  help="Replace a container whose spec or secrets changed."),
     dry_run: bool = typer.Option(
         False, "--dry-run",
         help="Print the plan (spec, what would be pulled and created); change nothing."),
