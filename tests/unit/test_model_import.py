@@ -121,7 +121,8 @@ def test_name_option_and_a_replaced_model(ollama: FakeHandle, tmp_path: Path) ->
 @pytest.mark.parametrize(("name", "message"), [
     ("bad name!", "invalid model name 'bad name!': it contains whitespace"),
     ("ns.x/m", "the namespace 'ns.x' contains '.'"),
-    ("m@sha256:abc", "give a plain model name"),
+    ("m@sha256:" + "a" * 64, "give a plain model name"),
+        ("m@sha256:abc", "64 lower-case hex digits"),
     ("   ", "--name is empty"),
 ])
 def test_bad_names_fail_before_any_request(tiny: Path, name: str, message: str) -> None:
