@@ -27,7 +27,8 @@ WRITE = ["endpoint", "write", "--no-verify", "--endpoint", "http://127.0.0.1:114
          "--model", "qwen2.5:0.5b"]
 
 
-def _llmctl(args: list[str], env: dict[str, str], *, user: int | None) -> subprocess.CompletedProcess[str]:
+def _llmctl(args: list[str], env: dict[str, str], *,
+            user: int | None) -> subprocess.CompletedProcess[str]:
     drop = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user else []
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LLMCTL_")}
     return subprocess.run([*drop, sys.executable, "-m", "llmctl", *args], capture_output=True,
