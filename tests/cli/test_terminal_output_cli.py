@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -73,15 +75,44 @@ def test_config_values_are_escaped_in_tables_and_messages(
     assert doc["result"]["endpoints"][0]["model"] == "m\x1b]0;x\x07\u202eq"
 
 
+class _FailingServer(BaseHTTPRequestHandler):
+    """An OpenAI-compatible server that lists model `m` and fails every completion with an
+    error message holding terminal controls (what a hostile or broken server may send)."""
+
+    def _send(self, code: int, doc: object) -> None:
+        body = json.dumps(doc).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._send(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._send(500, {"error": {"message": EVIL, "type": "server_error"}})
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def test_server_error_bodies_are_escaped(capsys: pytest.CaptureFixture[str]) -> None:
-    """A server's error text reaches the error line escaped (chat: unknown model)."""
-    with fake("openai", model="m") as url:
-        code = run(["chat", "hi", "--endpoint", url + "/v1", "--model", "x\x1b[31m\u202ey"])
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FailingServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        codes = [run(["chat", "hi", "--endpoint", url, "--model", "m", *extra])
+                 for extra in ([], ["--no-stream"])]
+    finally:
+        server.shutdown()
+        server.server_close()
     cap = capsys.readouterr()
-    assert code != 0
+    assert codes == [1, 1]
     _clean(cap.out)
     _clean(cap.err)
-    assert "\\x1b[31m\\u202ey" in cap.err
+    assert cap.err.count("HTTP 500: evil\\x1b[2J\\x1b]0;owned\\x07\\x00name\\u202etxt") == 2
 
 
 def test_document_output_is_exact_when_piped(
