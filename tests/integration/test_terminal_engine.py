@@ -53,3 +53,25 @@ def test_up_waits_on_one_line_updated_in_place(
         assert f"{instance}: started" in res.other
     finally:
         run_on_terminal(["down", "llamacpp", "--name", instance], cols=100)
+
+
+def test_container_log_tails_are_escaped_in_the_error_and_kept_in_json(
+    instance: str, fake_image: str, tmp_path: Path
+) -> None:
+    """The server logs a model name holding terminal controls, then dies while loading: the
+    error carries its last log lines, escaped for a person, exact in --json."""
+    from tests.integration.conftest import run_cli
+
+    evil = "evil\x1b[2J\x1b]0;owned\x07\u202etxt"
+    args = ["up", "localai", "--name", instance, "--port", str(free_port()), "--image",
+            fake_image, "--env", "LLMFAKE_KIND=localai", "--env", f"LLMFAKE_MODEL={evil}",
+            "--env", "LLMFAKE_LOAD_SECONDS=60", "--env", "LLMFAKE_EXIT_AFTER=1",
+            "--timeout", "60", "--progress", "none"]
+    env = {"HOME": str(tmp_path)}
+    human = run_cli(*args, env=env)
+    assert human.code == 6, human.stderr
+    assert "evil\\x1b[2J\\x1b]0;owned\\x07\\u202etxt" in human.stderr
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", human.stderr)
+    doc = run_cli(*args, "--json", env=env).json()
+    assert doc["error"]["exit_code"] == 6
+    assert any(evil in line for line in doc["error"]["details"]["logs"]), doc
