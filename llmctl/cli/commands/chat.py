@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from llmctl.cli.output import emit_json, err, out
+from llmctl.cli.output import emit_json, err, out, write
 from llmctl.errors import UsageError
 
 
@@ -78,8 +78,7 @@ def chat_command(
 
     def on_token(token: str) -> None:
         printed.append(True)
-        sys.stdout.write(token)
-        sys.stdout.flush()
+        write(token)
 
     reply = chat(
         messages,
