@@ -123,7 +123,7 @@ def wait_ready(
     container_state: Callable[[], tuple[str, int | None]] | None = None,
     logs: Callable[[], list[str]] | None = None,
     on_wait: Callable[[float, str], None] | None = None,
-    interval: float = 0.25,
+    interval: float = 0.05,
     kind: str = "",
     model: str | None = None,
     on_status: Callable[[WaitStatus], None] | None = None,
@@ -132,7 +132,9 @@ def wait_ready(
     """Poll until ready; return the seconds it took. Raises NotReadyError with logs.
 
     ``on_status`` gets a WaitStatus after every failed look, with the container's latest
-    log line (fetched at most every ``log_every`` seconds)."""
+    log line (fetched at most every ``log_every`` seconds). Looks start ``interval`` apart
+    and back off to one a second: a small model loads in a few tenths of a second, and that
+    phase is seen (and `up` returns) without a needless wait."""
     deadline = Deadline(timeout)
     last = "no answer yet"
     log_line, log_at = "", -log_every

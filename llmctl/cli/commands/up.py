@@ -157,11 +157,15 @@ def _wait_reporter(mode: str, sink: Any, name: str) -> Callable[[WaitStatus], No
 
     every = {"tty": 0.2, "json": 2.0, "plain": 5.0}.get(mode)
     said = [0.0]
+    phase = [""]
 
     def report(ws: WaitStatus) -> None:
-        if every is None or ws.elapsed - said[0] < every:
+        # json: every change of phase at once too (a model loading in 0.3 s shows its
+        # "loading" phase to a program reading the events).
+        changed = mode == "json" and ws.phase != phase[0]
+        if every is None or (ws.elapsed - said[0] < every and not changed):
             return
-        said[0] = ws.elapsed
+        said[0], phase[0] = ws.elapsed, ws.phase
         text = f"waiting for {name} ({ws.elapsed:.0f} s): {ws.detail}"
         if ws.log_line:
             text += f" | log: {ws.log_line[:120]}"
