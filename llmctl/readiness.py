@@ -148,15 +148,7 @@ def wait_ready(
             state, code = container_state()
             # "restarting" means it already crashed once: a crash loop is not "starting".
             if state not in ("running", "created"):
-                what = {
-                    "removed": "was removed (by `llmctl down` or `docker rm`?)",
-                    "restarting": f"crashed (exit code {code}) and Docker is restarting it",
-                }.get(state, f"{state} (exit code {code})")
-                raise NotReadyError(
-                    f"the container {what} before the server was ready",
-                    _logs_hint(logs),
-                    details={"logs": logs() if logs else []},
-                )
+                raise ended_error(state, code, logs)
         if deadline.expired:
             raise NotReadyError(
                 f"the server at {base_url} was not ready after {timeout:g} s ({last})",
@@ -174,6 +166,30 @@ def wait_ready(
             on_status(WaitStatus(deadline.elapsed, check.phase or "waiting", last, log_line))
         time.sleep(min(interval, deadline.remaining()))
         interval = min(interval * 1.5, 1.0)
+
+
+# How a server ends when `docker stop` (or `llmctl down`) ends it: cleanly after SIGTERM, or
+# killed by it (128 + 15). A server still loading its model does not exit 0 on its own.
+STOPPED_EXIT_CODES = (0, 143)
+
+
+def what_ended(state: str, code: int | None) -> str:
+    """What happened to a container that is no longer running, in words: removed or stopped
+    by someone else (`llmctl down` from another shell, `docker rm`/`stop`), or a crash."""
+    if state == "removed":
+        return "was removed by someone else (`llmctl down` or `docker rm`?)"
+    if state == "exited" and code in STOPPED_EXIT_CODES:
+        return (f"was stopped by someone else (`llmctl down` or `docker stop`?; exit code "
+                f"{code})")
+    if state == "restarting":
+        return f"crashed (exit code {code}) and Docker is restarting it"
+    return f"{state} (exit code {code})"
+
+
+def ended_error(state: str, code: int | None, logs: Callable[[], list[str]] | None = None,
+                when: str = "before the server was ready") -> NotReadyError:
+    return NotReadyError(f"the container {what_ended(state, code)} {when}", _logs_hint(logs),
+                         details={"logs": logs() if logs else []})
 
 
 def _logs_hint(logs: Callable[[], list[str]] | None, prefix: str = "") -> str:
