@@ -60,18 +60,24 @@ def llamacpp_image(docker_client) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def registry(docker_client) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """host:port of the run's loopback registry, started for this session and stopped at its
-    end (or LLMCTL_TEST_REGISTRY, checked to be a registry)."""
+def registry_server(docker_client) -> Iterator[infra.Registry]:  # type: ignore[no-untyped-def]
+    """The run's loopback registry, started for this session and stopped (its folder
+    removed) at its end; or the one LLMCTL_TEST_REGISTRY names, checked to be a registry."""
     try:
         reg = infra.ensure_registry()
     except infra.InfraError as exc:
         _unavailable(str(exc))
         raise
     try:
-        yield reg.address
+        yield reg
     finally:
         reg.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(registry_server: infra.Registry) -> str:
+    """host:port of the run's loopback registry."""
+    return registry_server.address
 
 
 @pytest.fixture(scope="session")
