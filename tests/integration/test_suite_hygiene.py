@@ -194,3 +194,41 @@ def test_a_free_registry_address_gets_a_registry_started_there() -> None:
     finally:
         reg.stop()
     assert not infra.is_registry(address)
+
+
+RACER = '''
+import sys
+from tests.integration import infra
+
+fetch = infra._fetch_smollm2
+fetched = []
+
+
+def counting(work, target):
+    fetched.append(target)
+    fetch(work, target)
+
+
+infra._fetch_smollm2 = counting
+path = infra.smollm2_gguf()
+print(path, "fetched" if fetched else "found")
+'''
+
+
+def test_two_runs_at_once_share_the_cache_without_racing(tmp_path: Path) -> None:
+    """Two runs on an empty cache at once: one fetches the model under the lock, the other
+    waits and finds it whole; no temporary file is left behind."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "LLMCTL_TEST_CACHE": str(cache)}
+    racers = [subprocess.Popen([sys.executable, "-c", RACER], cwd=infra.ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in racers]
+    assert [p.returncode for p in racers] == [0, 0], results
+    said = sorted(out.split()[-1] for out, _ in results)
+    assert said == ["fetched", "found"], results
+    target = cache / "models" / infra.SMOLLM2_FILE
+    assert {out.split()[0] for out, _ in results} == {str(target)}
+    assert sorted(p.name for p in cache.rglob("*")) == sorted(
+        ["models", infra.SMOLLM2_FILE, "smollm2.lock"])
+    assert infra._sha256(target) == infra.SMOLLM2_SHA256
