@@ -433,3 +433,30 @@ def sweep(client, older_than: float = 1800) -> None:  # type: ignore[no-untyped-
         if ours(labels, v.name) and _age_seconds(v.attrs.get("CreatedAt", "")) > older_than:
             with contextlib.suppress(docker.errors.APIError):
                 v.remove(force=True)
+
+
+def main() -> int:
+    """Make every shared test artefact now and say how long each took (.ci/run calls this
+    before the tests, so a broken prerequisite fails early with its own reason)."""
+    import docker
+
+    client = docker.from_env(version="auto", timeout=300)
+    steps = [
+        ("base image", lambda: ensure_base_image(client)),
+        ("fake server image", lambda: ensure_fake_image(client)),
+        ("llama.cpp image", lambda: ensure_llamacpp_image(client)),
+        ("SmolLM2 model", lambda: str(smollm2_gguf())),
+    ]
+    for what, make in steps:
+        started = time.monotonic()
+        try:
+            made = make()
+        except InfraError as exc:
+            print(f"[infra] {what}: FAILED: {exc}", flush=True)
+            return 1
+        print(f"[infra] {what}: {made} ({time.monotonic() - started:.1f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
