@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,16 +187,34 @@ def _import_tar(client, tar: Path, image: str, what: str) -> None:  # type: igno
         raise InfraError(f"`docker import` of {what} made no image {image}")
 
 
+def _make_image(client, image: str, lock: str, make: Callable[[], None]) -> str:  # type: ignore[no-untyped-def]
+    """``image``, made by ``make`` under the cache lock unless it exists. A run with another
+    cache (LLMCTL_TEST_CACHE) may make it on the same engine at the same time: an image that
+    exists once ``make`` failed is a success too."""
+    if _image_present(client, image):
+        return image
+    with cache_lock(lock):
+        if _image_present(client, image):  # made by another run while we waited
+            return image
+        try:
+            make()
+        except Exception:
+            if _image_present(client, image):
+                return image
+            raise
+    if not _image_present(client, image):
+        raise InfraError(f"making {image} left no such image")
+    return image
+
+
 def ensure_base_image(client) -> str:  # type: ignore[no-untyped-def]
-    if _image_present(client, BASE_IMAGE):
-        return BASE_IMAGE
-    with cache_lock("base-image"):
-        if not _image_present(client, BASE_IMAGE):  # made by another run while we waited
-            tar = CACHE / "base-bookworm.tar"
-            what = f"the test base image {BASE_IMAGE}"
-            _mmdebstrap_tar(tar, ["--variant=essential", "--include=python3", "bookworm"], what)
-            _import_tar(client, tar, BASE_IMAGE, what)
-    return BASE_IMAGE
+    def make() -> None:
+        tar = CACHE / "base-bookworm.tar"
+        what = f"the test base image {BASE_IMAGE}"
+        _mmdebstrap_tar(tar, ["--variant=essential", "--include=python3", "bookworm"], what)
+        _import_tar(client, tar, BASE_IMAGE, what)
+
+    return _make_image(client, BASE_IMAGE, "base-image", make)
 
 
 def fake_image_tag() -> str:
@@ -210,14 +228,13 @@ def fake_image_tag() -> str:
 
 def ensure_fake_image(client) -> str:  # type: ignore[no-untyped-def]
     ensure_base_image(client)
+
+    def make() -> None:
+        client.images.build(path=str(FAKES), dockerfile="Dockerfile", tag=tag, rm=True,
+                            buildargs={"BASE": BASE_IMAGE}, pull=False)
+
     tag = fake_image_tag()
-    if _image_present(client, tag):
-        return tag
-    with cache_lock("fake-image"):
-        if not _image_present(client, tag):
-            client.images.build(path=str(FAKES), dockerfile="Dockerfile", tag=tag, rm=True,
-                                buildargs={"BASE": BASE_IMAGE}, pull=False)
-    return tag
+    return _make_image(client, tag, "fake-image", make)
 
 
 # llama.cpp's llama-server from Debian (sid ships llama.cpp-tools; bookworm has no llama.cpp).
@@ -247,25 +264,25 @@ def ensure_llamacpp_image(client) -> str:  # type: ignore[no-untyped-def]
     entrypoint and environment on top. Built once under a lock, cached by tag."""
     import io
 
-    tag = llamacpp_image_tag()
-    if _image_present(client, tag):
-        return tag
-    with cache_lock("llamacpp-image"):
-        if _image_present(client, tag):
-            return tag
-        if not _image_present(client, LLAMACPP_ROOT):
-            tar = CACHE / "llamacpp-sid.tar"
-            what = "the llama.cpp test image (Debian sid's llama.cpp-tools package)"
-            _mmdebstrap_tar(tar, LLAMACPP_MMDEBSTRAP, what)
-            _import_tar(client, tar, LLAMACPP_ROOT, what)
+    def make_root() -> None:
+        tar = CACHE / "llamacpp-sid.tar"
+        what = "the llama.cpp test image (Debian sid's llama.cpp-tools package)"
+        _mmdebstrap_tar(tar, LLAMACPP_MMDEBSTRAP, what)
+        _import_tar(client, tar, LLAMACPP_ROOT, what)
+
+    def make() -> None:
+        _make_image(client, LLAMACPP_ROOT, "llamacpp-root", make_root)
         client.images.build(fileobj=io.BytesIO(LLAMACPP_DOCKERFILE.encode()), tag=tag,
                             rm=True, pull=False)
-    return tag
+
+    tag = llamacpp_image_tag()
+    return _make_image(client, tag, "llamacpp-image", make)
 
 
 def llamacpp_version(client, image: str) -> str:  # type: ignore[no-untyped-def]
     """What `llama-server --version` prints in ``image``, e.g. "version: 0.7.0 (build ...)"."""
-    out = client.containers.run(image, ["--version"], remove=True, stdout=True, stderr=True)
+    out = client.containers.run(image, ["--version"], remove=True, stdout=True, stderr=True,
+                                labels={"io.llmctl.test": "1"})  # the sweep's, if left
     lines = out.decode("utf-8", "replace").splitlines()
     return next((line.strip() for line in lines if line.startswith("version:")), "")
 

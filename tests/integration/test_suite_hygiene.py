@@ -232,3 +232,40 @@ def test_two_runs_at_once_share_the_cache_without_racing(tmp_path: Path) -> None
     assert sorted(p.name for p in cache.rglob("*")) == sorted(
         ["models", infra.SMOLLM2_FILE, "smollm2.lock"])
     assert infra._sha256(target) == infra.SMOLLM2_SHA256
+
+
+class _Images:
+    """Stands in for docker_client.images: only whether the one image exists."""
+
+    def __init__(self) -> None:
+        self.present = False
+
+    def get(self, ref: str) -> object:
+        import docker
+
+        if not self.present:
+            raise docker.errors.ImageNotFound(ref)
+        return object()
+
+
+def test_an_image_that_exists_once_making_it_failed_is_a_success(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The failure of issue 11: two runs built the base image at once, one of them saw its
+    # mmdebstrap fail ("... I: success in 73.3 seconds") and skipped every Docker test.
+    monkeypatch.setattr(infra, "CACHE", tmp_path)
+    client = type("Client", (), {"images": _Images()})()
+
+    def made_elsewhere() -> None:
+        client.images.present = True  # another run (another cache) imported it meanwhile
+        raise infra.InfraError("mmdebstrap could not build the test base image")
+
+    assert infra._make_image(client, "llmctl-test/x:1", "x", made_elsewhere) == "llmctl-test/x:1"
+
+    client.images.present = False
+
+    def fails() -> None:
+        raise infra.InfraError("mmdebstrap could not build the test base image: E: no net")
+
+    with pytest.raises(infra.InfraError, match="no net"):
+        infra._make_image(client, "llmctl-test/x:1", "x", fails)
