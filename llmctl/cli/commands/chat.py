@@ -61,6 +61,10 @@ def chat_command(
         raise UsageError("--timeout must be more than 0 seconds")
     text = _read_prompt(prompt)
     ep = resolve_endpoint(endpoint, api)
+    if model is not None:  # checked before anything is sent ('' is an error, not "none")
+        from llmctl.names import validate_endpoint_model
+
+        validate_endpoint_model(model, api=ep.api_type, llm_type=ep.llm_type)
     token = read_token_file(token_file)
     if token:
         ep.bearer_token = token
