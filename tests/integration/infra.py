@@ -4,8 +4,8 @@
 - the fake LLM server image built FROM it (tests/fakes/Dockerfile), tagged by content hash;
 - a real model, SmolLM2-135M-Instruct (GGUF), taken from its PyPI wheel (``smollm2_gguf``);
 - llama.cpp's real llama-server image, from Debian sid's llama.cpp-tools (mmdebstrap);
-- a loopback registry (Debian's docker-registry) so `llmctl up` pulls for real: one that
-  already answers as a registry, or one this run starts and stops;
+- a loopback registry (Debian's docker-registry) so `llmctl up` pulls for real: each run
+  starts its own on a free port and stops it (or uses LLMCTL_TEST_REGISTRY, if a registry);
 - a sweep that removes what earlier runs left behind (by label and test-name prefix).
 
 Shared artefacts live in CACHE, which two runs of the suite (two checkouts, CI beside a
