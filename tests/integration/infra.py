@@ -327,7 +327,6 @@ def _port_open(host: str, port: int) -> bool:
 
 def is_registry(address: str, timeout: float = 2.0) -> bool:
     """True when ``GET /v2/`` at ``address`` answers 200 with the registry's API header."""
-    import urllib.error
     import urllib.request
 
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
@@ -335,7 +334,7 @@ def is_registry(address: str, timeout: float = 2.0) -> bool:
         with opener.open(f"http://{address}/v2/", timeout=timeout) as r:
             header = r.headers.get("Docker-Distribution-Api-Version", "")
             return r.status == 200 and header.startswith("registry/2")
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # refused, timed out, HTTPError (a URLError, an OSError)
         return False
 
 
