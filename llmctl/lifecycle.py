@@ -36,7 +36,7 @@ from llmctl.plan import (
 from llmctl.ports import next_free, port_free, process_holding
 from llmctl.profiles import Profile, Readiness
 from llmctl.progress import ProgressSink, null_sink
-from llmctl.readiness import WaitStatus, check_once, wait_ready
+from llmctl.readiness import WaitStatus, check_once, ended_error, wait_ready
 
 if TYPE_CHECKING:
     from llmctl.engine.connect import DaemonTarget
@@ -473,7 +473,7 @@ def up(
 
     info = engine.get(spec.name)
     if info is None:
-        raise NotFoundError(f"{spec.name} disappeared while starting (removed by someone else?)")
+        raise ended_error("removed", None, when="while it was starting")
     server = server_from(info, engine.address_host)
     result = UpResult(
         action=action, instance=spec.instance, profile=profile.name, container=spec.name,

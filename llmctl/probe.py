@@ -36,6 +36,7 @@ PATHS = (
     "/readyz",
     "/info",
     "/version",
+    "/props",  # llama.cpp: build_info is its version
 )
 SERVER_NAMES = {
     "ollama": "Ollama",
@@ -414,6 +415,9 @@ def classify(result: ProbeResult, fetches: dict[str, Fetch]) -> ProbeResult:
         result.version = str(api_version.get("version"))
     elif kind == "tgi" and isinstance(info, dict) and info.get("version"):
         result.version = str(info["version"])
+    elif kind == "llamacpp" and isinstance(props := f("/props").json(), dict) \
+            and isinstance(props.get("build_info"), str):
+        result.version = props["build_info"]  # e.g. "b6000-8f2e6c1" or "b11669-Debian"
     elif isinstance(version_doc, dict) and isinstance(version_doc.get("version"), str):
         result.version = version_doc["version"]
 

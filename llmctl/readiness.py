@@ -124,7 +124,7 @@ def wait_ready(
     container_state: Callable[[], tuple[str, int | None]] | None = None,
     logs: Callable[[], list[str]] | None = None,
     on_wait: Callable[[float, str], None] | None = None,
-    interval: float = 0.25,
+    interval: float = 0.05,
     kind: str = "",
     model: str | None = None,
     on_status: Callable[[WaitStatus], None] | None = None,
@@ -133,7 +133,9 @@ def wait_ready(
     """Poll until ready; return the seconds it took. Raises NotReadyError with logs.
 
     ``on_status`` gets a WaitStatus after every failed look, with the container's latest
-    log line (fetched at most every ``log_every`` seconds)."""
+    log line (fetched at most every ``log_every`` seconds). Looks start ``interval`` apart
+    and back off to one a second: a small model loads in a few tenths of a second, and that
+    phase is seen (and `up` returns) without a needless wait."""
     deadline = Deadline(timeout)
     last = "no answer yet"
     log_line, log_at = "", -log_every
@@ -147,15 +149,7 @@ def wait_ready(
             state, code = container_state()
             # "restarting" means it already crashed once: a crash loop is not "starting".
             if state not in ("running", "created"):
-                what = {
-                    "removed": "was removed (by `llmctl down` or `docker rm`?)",
-                    "restarting": f"crashed (exit code {code}) and Docker is restarting it",
-                }.get(state, f"{state} (exit code {code})")
-                raise NotReadyError(
-                    f"the container {what} before the server was ready",
-                    _logs_hint(logs),
-                    details={"logs": logs() if logs else []},
-                )
+                raise ended_error(state, code, logs)
         if deadline.expired:
             raise NotReadyError(
                 f"the server at {base_url} was not ready after {timeout:g} s ({last})",
@@ -174,6 +168,30 @@ def wait_ready(
                                  timeout))
         time.sleep(min(interval, deadline.remaining()))
         interval = min(interval * 1.5, 1.0)
+
+
+# How a server ends when `docker stop` (or `llmctl down`) ends it: cleanly after SIGTERM, or
+# killed by it (128 + 15). A server still loading its model does not exit 0 on its own.
+STOPPED_EXIT_CODES = (0, 143)
+
+
+def what_ended(state: str, code: int | None) -> str:
+    """What happened to a container that is no longer running, in words: removed or stopped
+    by someone else (`llmctl down` from another shell, `docker rm`/`stop`), or a crash."""
+    if state == "removed":
+        return "was removed by someone else (`llmctl down` or `docker rm`?)"
+    if state == "exited" and code in STOPPED_EXIT_CODES:
+        return (f"was stopped by someone else (`llmctl down` or `docker stop`?; exit code "
+                f"{code})")
+    if state == "restarting":
+        return f"crashed (exit code {code}) and Docker is restarting it"
+    return f"{state} (exit code {code})"
+
+
+def ended_error(state: str, code: int | None, logs: Callable[[], list[str]] | None = None,
+                when: str = "before the server was ready") -> NotReadyError:
+    return NotReadyError(f"the container {what_ended(state, code)} {when}", _logs_hint(logs),
+                         details={"logs": logs() if logs else []})
 
 
 def _logs_hint(logs: Callable[[], list[str]] | None, prefix: str = "") -> str:

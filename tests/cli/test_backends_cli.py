@@ -51,7 +51,7 @@ def test_llamacpp_model_file_dry_run(capsys: pytest.CaptureFixture[str], tmp_pat
     spec = dry(capsys, "llamacpp", "--model-file", str(f))
     assert spec["mounts"] == [{"source": str(f), "target": "/models/tiny.gguf",
                                "read_only": True}]
-    assert spec["command"] == ["-m", "/models/tiny.gguf", "--alias", "tiny"]
+    assert spec["command"] == ["--jinja", "-m", "/models/tiny.gguf", "--alias", "tiny"]
     assert spec["model"] == "tiny" and spec["gpus"] is False
 
 

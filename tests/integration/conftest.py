@@ -50,18 +50,47 @@ def fake_image(docker_client) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def registry(docker_client) -> str:  # type: ignore[no-untyped-def]
+def llamacpp_image(docker_client) -> str:  # type: ignore[no-untyped-def]
+    """The real llama.cpp server image (Debian sid's llama.cpp-tools), built once and cached."""
     try:
-        return infra.ensure_registry()
+        return infra.ensure_llamacpp_image(docker_client)
     except infra.InfraError as exc:
-        _unavailable(str(exc))
+        need(False, f"needs the llama.cpp test image: {exc}")
         raise
 
 
 @pytest.fixture(scope="session")
-def registry_image(docker_client, fake_image: str, registry: str) -> str:  # type: ignore[no-untyped-def]
-    """The fake image pushed to the loopback registry, e.g. 127.0.0.1:5055/llmctl-test/fake:x."""
-    return infra.push_to_registry(docker_client, fake_image, "llmctl-test/fake")
+def registry_server(docker_client) -> Iterator[infra.Registry]:  # type: ignore[no-untyped-def]
+    """The run's loopback registry, started for this session and stopped (its folder
+    removed) at its end; or the one LLMCTL_TEST_REGISTRY names, checked to be a registry."""
+    try:
+        reg = infra.ensure_registry()
+    except infra.InfraError as exc:
+        _unavailable(str(exc))
+        raise
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(registry_server: infra.Registry) -> str:
+    """host:port of the run's loopback registry."""
+    return registry_server.address
+
+
+@pytest.fixture(scope="session")
+def registry_image(docker_client, fake_image: str, registry: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The fake image pushed to the loopback registry, e.g. 127.0.0.1:41234/llmctl-test/fake:x
+    (the local tag is removed at the end when the registry was this run's)."""
+    import docker
+
+    ref = infra.push_to_registry(docker_client, fake_image, registry, "llmctl-test/fake")
+    yield ref
+    if registry != infra.EXPLICIT_REGISTRY:
+        with contextlib.suppress(docker.errors.APIError):
+            docker_client.images.remove(ref, noprune=True)
 
 
 @pytest.fixture

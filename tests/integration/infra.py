@@ -3,7 +3,9 @@
 - a Python base image built with mmdebstrap + `docker import` (cached by tag);
 - the fake LLM server image built FROM it (tests/fakes/Dockerfile), tagged by content hash;
 - a real model, SmolLM2-135M-Instruct (GGUF), taken from its PyPI wheel (``smollm2_gguf``);
-- a loopback registry (Debian's docker-registry) so `llmctl up` pulls for real;
+- llama.cpp's real llama-server image, from Debian sid's llama.cpp-tools (mmdebstrap);
+- a loopback registry (Debian's docker-registry) so `llmctl up` pulls for real: each run
+  starts its own on a free port and stops it (or uses LLMCTL_TEST_REGISTRY, if a registry);
 - a sweep that removes what earlier runs left behind (by label and test-name prefix).
 
 Shared artefacts live in CACHE, which two runs of the suite (two checkouts, CI beside a
@@ -23,14 +25,14 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKES = ROOT / "tests" / "fakes"
 BASE_IMAGE = "llmctl-test/base:bookworm"
 FAKE_REPO = "llmctl-test/fake"
-REGISTRY = os.environ.get("LLMCTL_TEST_REGISTRY", "127.0.0.1:5055")
 TEST_PREFIX = "t-"
 CACHE = Path(os.environ.get("LLMCTL_TEST_CACHE", "/var/tmp/llmctl-test"))
 
@@ -132,42 +134,87 @@ def _fetch_smollm2(work: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
-def ensure_base_image(client) -> str:  # type: ignore[no-untyped-def]
+def _image_present(client, ref: str) -> bool:  # type: ignore[no-untyped-def]
     import docker
 
     try:
-        client.images.get(BASE_IMAGE)
-        return BASE_IMAGE
+        client.images.get(ref)
     except docker.errors.ImageNotFound:
-        pass
+        return False
+    return True
+
+
+def _mmdebstrap_tar(tar: Path, args: list[str], what: str) -> None:
+    """Make ``tar`` (an image root) with mmdebstrap unless the cache has it. The caller holds
+    the artefact's lock; the tar is written under a unique name and renamed into place."""
+    if tar.is_file():
+        return
     mmdebstrap = shutil.which("mmdebstrap")
     if not mmdebstrap or os.geteuid() != 0:
         raise InfraError(
-            f"the test base image {BASE_IMAGE} is missing and cannot be built here "
+            f"{what} is missing and cannot be built here "
             "(needs root and Debian's mmdebstrap: `apt-get install mmdebstrap`)"
         )
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tar = CACHE / "base-bookworm.tar"
-    if not tar.is_file():
+    work = Path(tempfile.mkdtemp(prefix=f"{tar.stem}.", dir=CACHE))
+    try:
         # mmdebstrap picks its output format from the name: keep the .tar ending, or it
         # writes a directory.
-        tmp = CACHE / "base-bookworm.partial.tar"
-        for stale in (tar, tmp):
-            if stale.is_dir():
-                shutil.rmtree(stale)
-        proc = subprocess.run(
-            [mmdebstrap, "--variant=essential", "--include=python3", "bookworm", str(tmp)],
-            capture_output=True, text=True, check=False,
-        )
-        if proc.returncode != 0 or not tmp.is_file():
-            tail = " | ".join(proc.stderr.strip().splitlines()[-5:])
-            raise InfraError(f"mmdebstrap could not build the base image: {tail}")
-        tmp.replace(tar)
-    # import_image_from_stream sends chunked data that Engine 20.10 rejects ("header line
-    # too long"); the file variant sends a plain body.
-    client.api.import_image_from_file(str(tar), repository="llmctl-test/base", tag="bookworm")
-    client.images.get(BASE_IMAGE)
-    return BASE_IMAGE
+        partial = work / "root.tar"
+        proc = subprocess.run([mmdebstrap, *args, str(partial)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not partial.is_file():
+            lines = [line for line in proc.stderr.strip().splitlines()
+                     if not line.startswith("I: ")] or proc.stderr.strip().splitlines()
+            raise InfraError(f"mmdebstrap could not build {what} (exit code "
+                             f"{proc.returncode}): {' | '.join(lines[-5:])}")
+        os.replace(partial, tar)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _import_tar(client, tar: Path, image: str, what: str) -> None:  # type: ignore[no-untyped-def]
+    import docker
+
+    repository, tag = image.rsplit(":", 1)
+    try:
+        # import_image_from_stream sends chunked data that Engine 20.10 rejects ("header
+        # line too long"); the file variant sends a plain body.
+        client.api.import_image_from_file(str(tar), repository=repository, tag=tag)
+    except docker.errors.APIError as exc:
+        if not _image_present(client, image):  # another run may have imported it meanwhile
+            raise InfraError(f"`docker import` of {what} failed: {exc}") from exc
+    if not _image_present(client, image):
+        raise InfraError(f"`docker import` of {what} made no image {image}")
+
+
+def _make_image(client, image: str, lock: str, make: Callable[[], None]) -> str:  # type: ignore[no-untyped-def]
+    """``image``, made by ``make`` under the cache lock unless it exists. A run with another
+    cache (LLMCTL_TEST_CACHE) may make it on the same engine at the same time: an image that
+    exists once ``make`` failed is a success too."""
+    if _image_present(client, image):
+        return image
+    with cache_lock(lock):
+        if _image_present(client, image):  # made by another run while we waited
+            return image
+        try:
+            make()
+        except Exception:
+            if _image_present(client, image):
+                return image
+            raise
+    if not _image_present(client, image):
+        raise InfraError(f"making {image} left no such image")
+    return image
+
+
+def ensure_base_image(client) -> str:  # type: ignore[no-untyped-def]
+    def make() -> None:
+        tar = CACHE / "base-bookworm.tar"
+        what = f"the test base image {BASE_IMAGE}"
+        _mmdebstrap_tar(tar, ["--variant=essential", "--include=python3", "bookworm"], what)
+        _import_tar(client, tar, BASE_IMAGE, what)
+
+    return _make_image(client, BASE_IMAGE, "base-image", make)
 
 
 def fake_image_tag() -> str:
@@ -180,18 +227,96 @@ def fake_image_tag() -> str:
 
 
 def ensure_fake_image(client) -> str:  # type: ignore[no-untyped-def]
-    import docker
-
     ensure_base_image(client)
+
+    def make() -> None:
+        client.images.build(path=str(FAKES), dockerfile="Dockerfile", tag=tag, rm=True,
+                            buildargs={"BASE": BASE_IMAGE}, pull=False)
+
     tag = fake_image_tag()
-    try:
-        client.images.get(tag)
-        return tag
-    except docker.errors.ImageNotFound:
-        pass
-    client.images.build(path=str(FAKES), dockerfile="Dockerfile", tag=tag, rm=True,
-                        buildargs={"BASE": BASE_IMAGE}, pull=False)
-    return tag
+    return _make_image(client, tag, "fake-image", make)
+
+
+# llama.cpp's llama-server from Debian (sid ships llama.cpp-tools; bookworm has no llama.cpp).
+# The sid Release file served here is older than its validity window: hence the aptopt.
+LLAMACPP_ROOT = "llmctl-test/llamacpp-root:sid"
+LLAMACPP_REPO = "llmctl-test/llamacpp"
+LLAMACPP_MMDEBSTRAP = [
+    "--variant=essential", "--aptopt=Acquire::Check-Valid-Until \"false\"",
+    "--include=llama.cpp-tools,ca-certificates", "sid",
+]
+# Shaped like the upstream server image (ghcr.io/ggml-org/llama.cpp:server-*): the server is
+# the entrypoint and listens on all interfaces, port 8080; the profile passes arguments only.
+LLAMACPP_DOCKERFILE = f"""FROM {LLAMACPP_ROOT}
+ENTRYPOINT ["/usr/bin/llama-server"]
+ENV LLAMA_ARG_HOST=0.0.0.0 LLAMA_ARG_PORT=8080
+"""
+
+
+def llamacpp_image_tag() -> str:
+    digest = hashlib.sha256(LLAMACPP_DOCKERFILE.encode()).hexdigest()[:12]
+    return f"{LLAMACPP_REPO}:server-{digest}"
+
+
+def ensure_llamacpp_image(client) -> str:  # type: ignore[no-untyped-def]
+    """The llama.cpp server test image: Debian sid's llama.cpp-tools in an mmdebstrap root
+    (cached as CACHE/llamacpp-sid.tar and the image LLAMACPP_ROOT), the upstream image's
+    entrypoint and environment on top. Built once under a lock, cached by tag."""
+    import io
+
+    def make_root() -> None:
+        tar = CACHE / "llamacpp-sid.tar"
+        what = "the llama.cpp test image (Debian sid's llama.cpp-tools package)"
+        _mmdebstrap_tar(tar, LLAMACPP_MMDEBSTRAP, what)
+        _import_tar(client, tar, LLAMACPP_ROOT, what)
+
+    def make() -> None:
+        _make_image(client, LLAMACPP_ROOT, "llamacpp-root", make_root)
+        client.images.build(fileobj=io.BytesIO(LLAMACPP_DOCKERFILE.encode()), tag=tag,
+                            rm=True, pull=False)
+
+    tag = llamacpp_image_tag()
+    return _make_image(client, tag, "llamacpp-image", make)
+
+
+def llamacpp_version(client, image: str) -> str:  # type: ignore[no-untyped-def]
+    """What `llama-server --version` prints in ``image``, e.g. "version: 0.7.0 (build ...)"."""
+    out = client.containers.run(image, ["--version"], remove=True, stdout=True, stderr=True,
+                                labels={"io.llmctl.test": "1"})  # the sweep's, if left
+    lines = out.decode("utf-8", "replace").splitlines()
+    return next((line.strip() for line in lines if line.startswith("version:")), "")
+
+
+# --- the loopback registry ----------------------------------------------------------------
+# Each run starts its own registry on a free loopback port and stops it at the end: two runs
+# at once never share one (one run's clean-up would pull the image from under the other's
+# `up`). LLMCTL_TEST_REGISTRY=HOST:PORT names a registry to use instead; what answers there
+# must be a registry (a registry is started there when nothing answers).
+EXPLICIT_REGISTRY = os.environ.get("LLMCTL_TEST_REGISTRY") or None
+
+
+@dataclass
+class Registry:
+    """A registry the run pushes to: one found running (``process`` None: left alone) or one
+    this run started (stopped, and its folder removed, by ``stop``)."""
+
+    address: str
+    process: subprocess.Popen[bytes] | None = None
+    root: Path | None = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(10)
+            self.process = None
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -200,37 +325,91 @@ def _port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def ensure_registry() -> str:
-    """A loopback registry; started in the background when none answers."""
-    host, port = REGISTRY.rsplit(":", 1)
-    if _port_open(host, int(port)):
-        return REGISTRY
+def is_registry(address: str, timeout: float = 2.0) -> bool:
+    """True when ``GET /v2/`` at ``address`` answers 200 with the registry's API header."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+    try:
+        with opener.open(f"http://{address}/v2/", timeout=timeout) as r:
+            header = r.headers.get("Docker-Distribution-Api-Version", "")
+            return r.status == 200 and header.startswith("registry/2")
+    except (OSError, ValueError):  # refused, timed out, HTTPError (a URLError, an OSError)
+        return False
+
+
+# Runs a program so that it gets SIGTERM when the thread that started it dies (Linux prctl
+# PR_SET_PDEATHSIG, kept across exec): a run killed outright does not leave it behind.
+_DIE_WITH_PARENT = [sys.executable, "-c", (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)]
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_registry(explicit: str | None = EXPLICIT_REGISTRY) -> Registry:
+    """A loopback registry for this run (see EXPLICIT_REGISTRY above)."""
+    if explicit:
+        if is_registry(explicit):
+            return Registry(explicit)
+        host, port = explicit.rsplit(":", 1)
+        if _port_open(host, int(port)):
+            raise InfraError(
+                f"LLMCTL_TEST_REGISTRY={explicit}: what answers there is not a registry "
+                "(GET /v2/ did not answer 200 with a Docker-Distribution-Api-Version header); "
+                "point it at a registry, or unset it and the run starts its own"
+            )
+        return _start_registry(explicit)
+    last: InfraError | None = None
+    for _ in range(3):  # a free port can be taken between our look and the registry's bind
+        try:
+            return _start_registry(f"127.0.0.1:{_free_loopback_port()}")
+        except InfraError as exc:
+            last = exc
+    assert last is not None
+    raise last
+
+
+def _start_registry(address: str) -> Registry:
     binary = shutil.which("docker-registry")
     if not binary:
-        raise InfraError("no registry at " + REGISTRY + " and Debian's docker-registry is "
+        raise InfraError(f"no registry answers at {address} and Debian's docker-registry is "
                          "not installed (`apt-get install docker-registry`)")
     root = Path(tempfile.mkdtemp(prefix="llmctl-registry-"))
     config = root / "config.yml"
     config.write_text(
         "version: 0.1\n"
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-        f"http:\n  addr: {REGISTRY}\n"
+        f"http:\n  addr: {address}\n"
         "log:\n  level: error\n"
     )
-    log = (root / "registry.log").open("wb")
-    subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log,
-                     stdin=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(100):
-        if _port_open(host, int(port)):
-            return REGISTRY
+    with (root / "registry.log").open("wb") as log:
+        # In the run's process group (a Ctrl-C reaches it too) and, on Linux, ended when
+        # the run's process dies without stopping it.
+        proc = subprocess.Popen([*_DIE_WITH_PARENT, binary, "serve", str(config)],
+                                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    registry = Registry(address, proc, root)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        if is_registry(address, timeout=0.5):
+            return registry
         time.sleep(0.1)
-    raise InfraError(f"the registry did not start on {REGISTRY} (log: {root}/registry.log)")
+    tail = (root / "registry.log").read_text(errors="replace").strip().splitlines()[-3:]
+    registry.stop()
+    raise InfraError(f"docker-registry did not start on {address}: {' | '.join(tail)}")
 
 
-def push_to_registry(client, local_tag: str, name: str) -> str:  # type: ignore[no-untyped-def]
+def push_to_registry(client, local_tag: str, registry: str, name: str) -> str:  # type: ignore[no-untyped-def]
     """Push ``local_tag`` as REGISTRY/name and return that reference."""
     _repo, tag = local_tag.rsplit(":", 1)
-    remote_repo = f"{REGISTRY}/{name}"
+    remote_repo = f"{registry}/{name}"
     client.images.get(local_tag).tag(remote_repo, tag)
     for event in client.api.push(remote_repo, tag=tag, stream=True, decode=True):
         if "error" in event:
@@ -270,3 +449,30 @@ def sweep(client, older_than: float = 1800) -> None:  # type: ignore[no-untyped-
         if ours(labels, v.name) and _age_seconds(v.attrs.get("CreatedAt", "")) > older_than:
             with contextlib.suppress(docker.errors.APIError):
                 v.remove(force=True)
+
+
+def main() -> int:
+    """Make every shared test artefact now and say how long each took (.ci/run calls this
+    before the tests, so a broken prerequisite fails early with its own reason)."""
+    import docker
+
+    client = docker.from_env(version="auto", timeout=300)
+    steps = [
+        ("base image", lambda: ensure_base_image(client)),
+        ("fake server image", lambda: ensure_fake_image(client)),
+        ("llama.cpp image", lambda: ensure_llamacpp_image(client)),
+        ("SmolLM2 model", lambda: str(smollm2_gguf())),
+    ]
+    for what, make in steps:
+        started = time.monotonic()
+        try:
+            made = make()
+        except InfraError as exc:
+            print(f"[infra] {what}: FAILED: {exc}", flush=True)
+            return 1
+        print(f"[infra] {what}: {made} ({time.monotonic() - started:.1f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

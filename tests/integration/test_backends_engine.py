@@ -100,7 +100,8 @@ def test_up_waits_through_loading_then_serves_the_model(
     if kind == "llamacpp":
         binds = [m for m in c.attrs["Mounts"] if m["Type"] == "bind"]
         assert [(m["Destination"], m["RW"]) for m in binds] == [("/models/smollm2.gguf", False)]
-        assert c.attrs["Config"]["Cmd"] == ["-m", "/models/smollm2.gguf", "--alias", "smollm2"]
+        assert c.attrs["Config"]["Cmd"] == ["--jinja", "-m", "/models/smollm2.gguf", "--alias",
+                                           "smollm2"]
     if kind == "localai":
         assert host["IpcMode"] != "host" and host.get("ShmSize") != 1024 ** 3
     env_names = {e.split("=", 1)[0] for e in c.attrs["Config"]["Env"]}

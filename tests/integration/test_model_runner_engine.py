@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from llmctl.ports import next_free
+from tests.integration import infra
 from tests.integration.conftest import CliResult
 from tests.support import need
 
@@ -70,7 +71,13 @@ def _remove_runner(client: Any) -> None:
 
 @pytest.fixture
 def clean_runner(docker_client: Any) -> Iterator[None]:
-    """No runner before the test (leftovers of these tests are removed), none after."""
+    """No runner before the test (leftovers of these tests are removed), none after. The
+    names are fixed: two runs of the suite at once take turns (a lock in the test cache)."""
+    with infra.cache_lock("model-runner-container"):
+        yield from _clean_runner(docker_client)
+
+
+def _clean_runner(docker_client: Any) -> Iterator[None]:
     import docker
 
     try:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import socket
+import subprocess
+import sys
+import threading
 import time
 import urllib.request
 
@@ -28,8 +31,62 @@ def http_json(url: str, body: dict | None = None) -> dict:  # type: ignore[type-
 
 
 def containers(docker_client, instance: str) -> list:  # type: ignore[no-untyped-def,type-arg]
+    # ignore_removed: a container removed between the list and its inspect is not an error.
     return docker_client.containers.list(
-        all=True, filters={"label": f"io.llmctl.instance={instance}"})
+        all=True, ignore_removed=True, filters={"label": f"io.llmctl.instance={instance}"})
+
+
+class UpProcess:
+    """`llmctl up ... --progress json` as a background process; its stderr is read as it
+    comes, so a test can wait for what llmctl says instead of sleeping."""
+
+    def __init__(self, *args: str) -> None:
+        import os
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llmctl", "up", *args, "--progress", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "NO_COLOR": "1"})
+        self._lines: list[str] = []
+        self._eof = False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self._lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._eof = True
+            self._changed.notify_all()
+
+    @property
+    def stderr(self) -> str:
+        with self._changed:
+            return "".join(self._lines)
+
+    def wait_for_readiness_polling(self, timeout: float = 60) -> None:
+        """Until the first readiness wait event: the container runs and llmctl polls it."""
+        with self._changed:
+            if not self._changed.wait_for(
+                    lambda: self._eof or any('"phase":"wait"' in line for line in self._lines),
+                    timeout):
+                raise AssertionError(f"`up` did not start waiting in {timeout} s")
+            assert not self._eof, f"`up` ended early: {''.join(self._lines)}"
+
+    def end(self, timeout: float = 60) -> int:
+        """Wait for the exit code (and all of stderr)."""
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(10)
+        return code
 
 
 def test_full_lifecycle_keeps_models_in_the_volume(
@@ -254,51 +311,33 @@ def test_nonexistent_context(cli, tmp_path) -> None:  # type: ignore[no-untyped-
 def test_signal_during_readiness_wait_cleans_up(
     docker_client, instance: str, fake_image: str, sig: str, code: int  # type: ignore[no-untyped-def]
 ) -> None:
-    import os
     import signal
-    import subprocess
-    import sys
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llmctl", "up", "ollama", "--name", instance, "--port", str(port),
-         "--image", fake_image, "--env", "LLMFAKE_HTML=1", "--timeout", "120"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "NO_COLOR": "1"})
-    # Wait until the container exists and llmctl is polling it.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not [
-        c for c in containers(docker_client, instance) if c.status == "running"
-    ]:
-        time.sleep(0.2)
-    time.sleep(1.0)
+    up = UpProcess("ollama", "--name", instance, "--port", str(free_port()), "--image",
+                   fake_image, "--env", "LLMFAKE_HTML=1", "--timeout", "120")
+    up.wait_for_readiness_polling()
     sent = time.monotonic()
-    proc.send_signal(getattr(signal, sig))
-    _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == code, err
+    up.proc.send_signal(getattr(signal, sig))
+    assert up.end(30) == code, up.stderr
     assert time.monotonic() - sent < 5
-    assert err.strip().splitlines()[-1] in ("error: interrupted", "error: terminated")
-    assert "Traceback" not in err
+    assert up.stderr.strip().splitlines()[-1] in ("error: interrupted", "error: terminated")
+    assert "Traceback" not in up.stderr
     assert containers(docker_client, instance) == []  # what this run created is gone
 
 
 def test_down_during_up_ends_cleanly(cli, docker_client, instance: str, fake_image: str) -> None:  # type: ignore[no-untyped-def]
     # `up` waits on a server that never gets ready; `down` removes it meanwhile: `up` ends
-    # with "not ready" (exit 6), no traceback, nothing left behind.
-    port = free_port()
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        waiting = pool.submit(cli, "up", "ollama", "--name", instance, "--port", str(port),
-                              "--image", fake_image, "--env", "LLMFAKE_HTML=1",
-                              "--timeout", "60")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not containers(docker_client, instance):
-            time.sleep(0.2)
-        time.sleep(0.5)
-        down = cli("down", "ollama", "--name", instance)
-        up = waiting.result(timeout=90)
+    # with "not ready" (exit 6), no traceback, nothing left behind. `down` stops, then
+    # removes: `up` may see the container stopped or already gone, and says which.
+    up = UpProcess("ollama", "--name", instance, "--port", str(free_port()), "--image",
+                   fake_image, "--env", "LLMFAKE_HTML=1", "--timeout", "60")
+    up.wait_for_readiness_polling()
+    down = cli("down", "ollama", "--name", instance)
     assert down.code == 0, down.stderr
-    assert up.code == 6, up.stderr
-    assert "the container was removed" in up.stderr and "Traceback" not in up.stderr
+    assert up.end(90) == 6, up.stderr
+    assert ("the container was removed by someone else" in up.stderr
+            or "the container was stopped by someone else" in up.stderr), up.stderr
+    assert "Traceback" not in up.stderr
     assert containers(docker_client, instance) == []
 
 

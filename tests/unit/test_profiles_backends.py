@@ -73,7 +73,8 @@ def test_tgi_spec_field_by_field() -> None:
 def test_llamacpp_spec_with_a_model_file() -> None:
     spec = plan("llamacpp", model_file=ModelFile("/home/u/models", "smollm2.gguf"))
     assert spec.image == "ghcr.io/ggml-org/llama.cpp:server-b6000"
-    assert spec.command == ("-m", "/models/smollm2.gguf", "--alias", "smollm2")
+    # --jinja first: the profile's own arguments (tool calls need it), then the model.
+    assert spec.command == ("--jinja", "-m", "/models/smollm2.gguf", "--alias", "smollm2")
     assert spec.env == {"LLAMA_CACHE": "/root/.cache/llama.cpp"}
     assert [(p.host_port, p.container_port) for p in spec.ports] == [(8080, 8080)]
     assert [(v.name, v.target) for v in spec.volumes] == [
@@ -89,13 +90,14 @@ def test_llamacpp_split_model_mounts_the_folder_and_model_names_the_alias() -> N
     spec = plan("llamacpp", model="tiny",
                 model_file=ModelFile("/m", "big-00001-of-00003.gguf"))
     assert spec.mounts == (BindMount("/m", "/models", read_only=True),)
-    assert spec.command == ("-m", "/models/big-00001-of-00003.gguf", "--alias", "tiny")
+    assert spec.command == ("--jinja", "-m", "/models/big-00001-of-00003.gguf", "--alias",
+                            "tiny")
     assert spec.model == "tiny"
 
 
 def test_llamacpp_spec_with_a_hugging_face_model() -> None:
     spec = plan("llamacpp", model="ggml-org/SmolLM2-360M-Instruct-GGUF")
-    assert spec.command == ("-hf", "ggml-org/SmolLM2-360M-Instruct-GGUF", "--alias",
+    assert spec.command == ("--jinja", "-hf", "ggml-org/SmolLM2-360M-Instruct-GGUF", "--alias",
                             "ggml-org/SmolLM2-360M-Instruct-GGUF")
     assert spec.mounts == ()
 

@@ -35,3 +35,25 @@ def test_html_page_is_not_ready() -> None:
 def test_refused_is_reported_as_such() -> None:
     check = check_once(f"http://127.0.0.1:{dead_port()}", OLLAMA_READY)
     assert not check.ok and check.detail == "connection refused"
+
+
+@pytest.mark.parametrize(("state", "code", "said"), [
+    ("removed", None, "was removed by someone else (`llmctl down` or `docker rm`?)"),
+    ("exited", 0, "was stopped by someone else (`llmctl down` or `docker stop`?; exit code 0)"),
+    ("exited", 143, "was stopped by someone else"),
+    ("exited", 3, "exited (exit code 3)"),
+    ("restarting", 1, "crashed (exit code 1) and Docker is restarting it"),
+])
+def test_a_container_that_ends_while_waiting_says_what_happened(
+    state: str, code: int | None, said: str
+) -> None:
+    # `llmctl down` stops, then removes: `up` may see either, and names what it saw.
+    from llmctl.errors import NotReadyError
+    from llmctl.readiness import wait_ready
+
+    with pytest.raises(NotReadyError) as caught:
+        wait_ready(f"http://127.0.0.1:{dead_port()}", OLLAMA_READY, timeout=30,
+                   container_state=lambda: (state, code), logs=lambda: ["bye"])
+    assert caught.value.message.startswith(f"the container {said}")
+    assert caught.value.message.endswith("before the server was ready")
+    assert caught.value.exit_code == 6

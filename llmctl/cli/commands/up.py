@@ -231,7 +231,7 @@ def _wait_reporter(mode: str, sink: Any, name: str) -> Callable[[WaitStatus], No
     """
     from llmctl.progress import ProgressEvent
 
-    last_at, last_said = -1e9, ""  # when the last line/event went out, and its answer
+    last_at, last_said, last_phase = -1e9, "", ""  # the last line/event: when, what, phase
 
     def describe(ws: WaitStatus) -> str:
         of = f" / {ws.timeout:g} s" if ws.timeout else ""
@@ -239,7 +239,7 @@ def _wait_reporter(mode: str, sink: Any, name: str) -> Callable[[WaitStatus], No
         return text + (f" | log: {ws.log_line[:120]}" if ws.log_line else "")
 
     def report(ws: WaitStatus) -> None:
-        nonlocal last_at, last_said
+        nonlocal last_at, last_said, last_phase
         since = ws.elapsed - last_at
         if mode == "tty" and hasattr(sink, "status"):
             sink.status(describe(ws))
@@ -250,9 +250,13 @@ def _wait_reporter(mode: str, sink: Any, name: str) -> Callable[[WaitStatus], No
             if due:
                 last_at, last_said = ws.elapsed, answer
                 err(describe(ws))
-        elif mode in ("json", "tty") and since >= 2.0:
-            last_at = ws.elapsed
-            sink(ProgressEvent("wait", describe(ws), subject=name))
+        elif mode in ("json", "tty"):
+            # json: every change of phase at once too (a model loading in 0.3 s shows its
+            # "loading" phase to a program reading the events).
+            changed = mode == "json" and ws.phase != last_phase
+            if since >= 2.0 or changed:
+                last_at, last_phase = ws.elapsed, ws.phase
+                sink(ProgressEvent("wait", describe(ws), subject=name))
 
     return report
 
