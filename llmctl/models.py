@@ -80,6 +80,14 @@ class Target:
             return SERVER_NAMES.get(self.server, BACKEND_LABELS[OPENAI])
         return BACKEND_LABELS[self.backend]
 
+    @property
+    def phrase(self) -> str:
+        """``an Ollama server``, ``a vLLM server``: what answers there, in a sentence."""
+        from llmctl.probe import server_phrase
+
+        return server_phrase(self.server or {OLLAMA: "ollama", MODEL_RUNNER:
+                                             "docker-model-runner"}.get(self.backend))
+
     def describe(self) -> str:
         return f"{self.label} at {self.url} ({self.source})"
 
@@ -251,7 +259,7 @@ def choose_target(
     target = explicit_target(endpoint, timeout=timeout)
     if target.backend == OPENAI:
         raise UsageError(
-            f"{target.url} is a {target.label}: it serves the models it was started with "
+            f"{target.url} is {target.phrase}: it serves the models it was started with "
             f"(OpenAI API only), so llmctl cannot {verb} models there",
             f"See what it serves with `llmctl models --endpoint {endpoint}`; {verb} into "
             "Ollama or Docker Model Runner instead (`llmctl up ollama`).",
@@ -259,7 +267,7 @@ def choose_target(
         )
     if backend and backend != target.backend:
         raise UsageError(
-            f"--backend {backend}, but {target.url} is a {target.label} server",
+            f"--backend {backend}, but {target.url} is {target.phrase}",
             f"Drop --backend, or point --endpoint at a {BACKEND_LABELS[backend]} server.")
     if ref.backend != target.backend:
         ref = route(model, target.backend)
@@ -355,7 +363,7 @@ def pull(
     _check_timeout(stall_timeout, "--stall-timeout")
     _check_timeout(timeout)
     if target.backend not in (OLLAMA, MODEL_RUNNER):
-        raise UsageError(f"{target.url} is a {target.label}: llmctl cannot pull models there")
+        raise UsageError(f"{target.url} is {target.phrase}: llmctl cannot pull models there")
     env = os.environ if env is None else env
     start = time.monotonic()
     read_timeout = stall_timeout + 5  # the watchdog fires first; this only frees the reader
@@ -486,8 +494,8 @@ def list_models(
     if endpoint:
         target = explicit_target(endpoint, timeout=min(timeout, DETECT_TIMEOUT))
         if backend and BACKEND_OF_SERVER.get(target.server or "", OPENAI) != backend:
-            raise UsageError(f"--backend {backend}, but {target.url} is a {target.label} "
-                             "server", "Drop --backend to list what it serves.")
+            raise UsageError(f"--backend {backend}, but {target.url} is {target.phrase}",
+                             "Drop --backend to list what it serves.")
         targets = [target]
     else:
         backends = [backend] if backend else [OLLAMA, MODEL_RUNNER, OPENAI]
@@ -500,7 +508,8 @@ def list_models(
             if all(u.url != t.url for u in targets):
                 targets.append(t)
     with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-        answers = list(pool.map(lambda t: _list_one(t, deadline.remaining(), docker), targets))
+        answers = list(pool.map(lambda t: _list_one(t, deadline.remaining(), docker, timeout),
+                                targets))
     models = [m for entries, _status in answers for m in entries]
     sources = [status for _entries, status in answers]
     if not any(s.ok for s in sources):
@@ -513,15 +522,16 @@ def list_models(
     return ModelList(models, sources)
 
 
-def _list_one(target: Target, timeout: float, docker: DockerFactory | None
-              ) -> tuple[list[ModelEntry], SourceStatus]:
+def _list_one(target: Target, timeout: float, docker: DockerFactory | None,
+              shown: float) -> tuple[list[ModelEntry], SourceStatus]:
+    """One source, cut off after ``timeout`` seconds (``shown``: the --timeout given)."""
     import httpx
 
-    from llmctl.backends.http import describe_transport_error, hard_deadline
+    from llmctl.backends.http import TimedOut, describe_transport_error, hard_deadline
 
     via = "http"
     try:
-        with hard_deadline(timeout, f"listing models of {target.label}", target.url) as cutter:
+        with hard_deadline(timeout, "listing models", target.url, shown=shown) as cutter:
             if target.backend == OLLAMA:
                 entries = _list_ollama(target, timeout, cutter)
             elif target.backend == OPENAI:
@@ -531,6 +541,10 @@ def _list_one(target: Target, timeout: float, docker: DockerFactory | None
     except httpx.HTTPError as exc:
         return [], SourceStatus(target.backend, target.url, target.source, False,
                                 error=describe_transport_error(exc), server=target.server)
+    except TimedOut:
+        return [], SourceStatus(target.backend, target.url, target.source, False,
+                                error=f"no answer within {shown:g} s (--timeout)",
+                                server=target.server)
     except LlmctlError as exc:
         return [], SourceStatus(target.backend, target.url, target.source, False,
                                 error=exc.message, server=target.server)
@@ -615,19 +629,21 @@ class RemoveResult:
 
 
 def remove(ref: RoutedRef, target: Target, *, force: bool = False,
-           timeout: float = DEFAULT_RM_TIMEOUT, docker: DockerFactory | None = None
-           ) -> RemoveResult:
-    """Remove ``ref`` from ``target`` within ``timeout`` seconds (wall clock). Raises
+           timeout: float = DEFAULT_RM_TIMEOUT, docker: DockerFactory | None = None,
+           shown: float | None = None) -> RemoveResult:
+    """Remove ``ref`` from ``target`` within ``timeout`` seconds (wall clock; ``shown``: the
+    --timeout to name when it runs out, if the caller already spent part of it). Raises
     NotFoundError when it is not there."""
     from llmctl.backends.http import hard_deadline
 
     _check_timeout(timeout)
     if target.backend not in (OLLAMA, MODEL_RUNNER):
-        raise UsageError(f"{target.url} is a {target.label}: llmctl cannot remove models there")
+        raise UsageError(f"{target.url} is {target.phrase}: llmctl cannot remove models there")
     via = "http"
     deleted: list[dict[str, str]] = []
     start = time.monotonic()
-    with hard_deadline(timeout, f"removing {ref.canonical}", target.url) as cutter:
+    with hard_deadline(timeout, f"removing {ref.canonical}", target.url,
+                       shown=shown or timeout) as cutter:
         if target.backend == OLLAMA:
             from llmctl.backends import ollama_models
 

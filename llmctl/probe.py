@@ -49,6 +49,14 @@ SERVER_NAMES = {
 }
 
 
+def server_phrase(server: str | None) -> str:
+    """``an Ollama server``, ``a vLLM server``, ``a Docker Model Runner``: for sentences."""
+    name = SERVER_NAMES.get(server or "", server or "unknown")
+    if not name.endswith(("server", "Runner")):
+        name += " server"
+    return ("an " if name[0].lower() in "aeiou" else "a ") + name
+
+
 # --- results ---
 
 
@@ -584,7 +592,7 @@ async def probe_one(
                                 loopback_client=loopback_client)
         if there.is_llm:
             result.reason = (f"no LLM API at the path {prefix} ({result.reason}); "
-                             f"{there.root} is a {there.server_name} server")
+                             f"{there.root} is {server_phrase(there.server)}")
             result.suggestion = there.base_url
             result.notes.append(f"use {there.base_url} ({there.api_type} API)")
     result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)

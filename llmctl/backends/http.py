@@ -136,10 +136,12 @@ class TimedOut(ServerError):
 
 
 @contextlib.contextmanager
-def hard_deadline(seconds: float, what: str, url: str) -> Iterator[Cutter]:
+def hard_deadline(seconds: float, what: str, url: str, *, shown: float | None = None
+                  ) -> Iterator[Cutter]:
     """Run the block's requests (clients made with the yielded cutter) under a wall-clock
     limit: at ``seconds`` their connections are cut and :class:`TimedOut` is raised, whether
-    the server is silent, trickles bytes or never finishes."""
+    the server is silent, trickles bytes or never finishes (``shown``: the limit to name in
+    the message, when the caller already spent part of it)."""
     cutter = Cutter()
     done = threading.Event()
 
@@ -153,7 +155,7 @@ def hard_deadline(seconds: float, what: str, url: str) -> Iterator[Cutter]:
         yield cutter
     except Exception as exc:
         if cutter.cut_done and not isinstance(exc, TimedOut):
-            raise timed_out(what, url, seconds) from None
+            raise timed_out(what, url, shown or seconds) from None
         raise
     finally:
         done.set()
@@ -323,11 +325,67 @@ def not_api_error(reason: str, url: str, what: str = "") -> NotAnAPI:
                     details={"url": url, "reason": reason})
 
 
-def check_api_answer(response: httpx.Response, what: str = "", *, body: bytes = b"") -> None:
-    """Raise :class:`NotAnAPI` when ``response`` is a redirect or a page, not an API answer
-    (``body``: what was read of it, if anything)."""
-    reason = not_api_reason(response.status_code, response.headers.get("content-type"),
-                            response.headers.get("location"), body)
+def check_api_answer(response: httpx.Response, what: str = "", *, body: bytes | None = None
+                     ) -> None:
+    """Raise :class:`NotAnAPI` when ``response`` is a redirect or a page, not an API answer.
+    ``body``: what was read of it; None for a streamed response not read yet (its first
+    chunk is then read for the message)."""
+    ctype, location = response.headers.get("content-type"), response.headers.get("location")
+    reason = not_api_reason(response.status_code, ctype, location, body or b"")
+    if reason is None:
+        return
+    if body is None:
+        with contextlib.suppress(Exception):
+            first = next(response.iter_bytes(), b"")
+            reason = not_api_reason(response.status_code, ctype, location, first) or reason
+    raise not_api_error(reason, _origin(response), what)
+
+
+_SSE_FIELDS = (b"data:", b":", b"event:", b"id:", b"retry:")
+
+
+def first_line_reason(first: bytes, status: int | None, content_type: str | None
+                      ) -> str | None:
+    """Why a stream whose first bytes are ``first`` is not an LLM API's answer (a web page
+    served as 200, say), or None when it starts with a JSON line or a server-sent event."""
+    import json
+
+    line = first.strip().split(b"\n", 1)[0].strip()
+    if not line or line.startswith(_SSE_FIELDS):
+        return None
+    try:
+        json.loads(line)
+        return None
+    except ValueError:
+        pass
+    if line[:1] == b"{" and (b"&#34;" in line or b"&quot;" in line):
+        return None  # Model Runner's HTML-escaped JSON lines (when Accept is not honoured)
+    return not_api_reason(status, content_type, None, first, expect_json=True)
+
+
+def checked_stream(chunks: Iterator[bytes], response: Any, what: str) -> Iterator[bytes]:
+    """``chunks`` of a streamed answer, after checking that it starts like an API's
+    (:func:`first_line_reason`); else :class:`NotAnAPI`. Sync or async responses alike
+    (only ``status_code``, ``headers`` and ``request.url`` are read)."""
+    head = b""
+    checked = False
+    for chunk in chunks:
+        if checked:
+            yield chunk
+            continue
+        head += chunk
+        if b"\n" not in head.lstrip() and len(head) < 4096:
+            continue
+        _check_first(head, response, what)
+        checked = True
+        yield head
+    if not checked and head:
+        _check_first(head, response, what)
+        yield head
+
+
+def _check_first(head: bytes, response: Any, what: str) -> None:
+    reason = first_line_reason(head, response.status_code, response.headers.get("content-type"))
     if reason is not None:
         raise not_api_error(reason, _origin(response), what)
 

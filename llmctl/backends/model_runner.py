@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from llmctl.backends.http import describe_transport_error, error_text, json_or_error, snippet
+from llmctl.backends.http import (
+    check_api_answer,
+    describe_transport_error,
+    error_text,
+    json_or_error,
+    snippet,
+)
 from llmctl.backends.ollama_models import (
     DEFAULT_STALL_TIMEOUT,
     PullOutcome,
@@ -95,6 +101,7 @@ def list_models(client: httpx.Client) -> list[RunnerModel]:
     """``GET /models``. Transport errors propagate as httpx exceptions."""
     url = f"{client.base_url}".rstrip("/")
     response = client.get("/models")
+    check_api_answer(response, "GET /models", body=response.content)
     if response.status_code != 200:
         raise ServerError(f"GET /models at {url}: HTTP {response.status_code} "
                           f"({error_text(response)})")
@@ -141,8 +148,8 @@ def pull(
     stall watchdog (and ``wall_timeout``) run from before the request is sent."""
     import httpx
 
-    from llmctl.backends.http import Cutter, check_api_answer
-    from llmctl.backends.ollama_models import _checked_first, guarded
+    from llmctl.backends.http import Cutter, checked_stream
+    from llmctl.backends.ollama_models import guarded
 
     url = f"{client.base_url}".rstrip("/")
     outcome = PullOutcome()
@@ -172,7 +179,7 @@ def pull(
                 raise _http_error(model, response.status_code, _plain(response), url)
             check_api_answer(response, "POST /models/create")
             chunks = watched_chunks(response.iter_bytes(), watchdog, stalled)
-            follow_lines(_checked_first(chunks, response, "POST /models/create"), model,
+            follow_lines(checked_stream(chunks, response, "POST /models/create"), model,
                          outcome, on_event, watchdog)
     except httpx.TransportError as exc:
         if watchdog.fired:
@@ -302,6 +309,7 @@ def delete(client: httpx.Client, model: str, *, force: bool = False) -> list[dic
                 NOT_RUNNING_HINT) from None
         raise ServerError(f"removing {model}: {describe_transport_error(exc)} ({url})") from None
     if response.status_code not in (200, 204):
+        check_api_answer(response, "DELETE /models", body=response.content)
         raise _http_error(model, response.status_code, _plain(response), url, verb="removing")
     try:
         doc = response.json() if response.content.strip() else []

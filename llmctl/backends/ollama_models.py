@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llmctl.backends.http import describe_transport_error, error_text, snippet
+from llmctl.backends.http import check_api_answer, describe_transport_error, error_text, snippet
 from llmctl.errors import LlmctlError, NotFoundError, ServerError
 from llmctl.progress import ProgressEvent, ProgressSink, human_size, null_sink
 
@@ -128,28 +128,6 @@ def watched_chunks(
         raise on_stall()
 
 
-def first_line_check(first: bytes, response: httpx.Response, what: str) -> None:
-    """A stream whose first line is not JSON is not an LLM API's answer (a web page served
-    with 200, say): raise :class:`~llmctl.backends.http.NotAnAPI` as probe would say it."""
-    from llmctl.backends.http import not_api_error, not_api_reason
-
-    line = first.strip().split(b"\n", 1)[0]
-    if not line:
-        return
-    try:
-        json.loads(line)
-        return
-    except ValueError:
-        pass
-    if line[:1] == b"{" and (b"&#34;" in line or b"&quot;" in line):
-        return  # Model Runner's HTML-escaped JSON lines (no Accept header honoured)
-    reason = not_api_reason(response.status_code, response.headers.get("content-type"),
-                            None, first, expect_json=True)
-    url = response.request.url
-    assert reason is not None
-    raise not_api_error(reason, f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}", what)
-
-
 def percent(done: int, total: int) -> str:
     return f"{100 * done / total:.0f}%" if total else "0%"
 
@@ -220,7 +198,7 @@ def pull(
     """
     import httpx
 
-    from llmctl.backends.http import Cutter, check_api_answer
+    from llmctl.backends.http import Cutter, checked_stream
 
     url = f"{client.base_url}".rstrip("/")
     hint = RESUME_HINT.format(model=model)
@@ -253,7 +231,7 @@ def pull(
                 raise _pull_error(model, error_text(response), response.status_code)
             check_api_answer(response, "POST /api/pull")
             chunks = watched_chunks(response.iter_bytes(), watchdog, stalled)
-            _follow(_checked_first(chunks, response, "POST /api/pull"), model, outcome,
+            _follow(checked_stream(chunks, response, "POST /api/pull"), model, outcome,
                     watchdog, on_event, emit_interval, clock)
     except httpx.TransportError as exc:
         if watchdog.fired:
@@ -274,26 +252,6 @@ def pull(
             f"(last status: {last!r}; {url})", hint)
     on_event(ProgressEvent("model", "success", done=True, subject=model))
     return outcome
-
-
-def _checked_first(chunks: Iterator[bytes], response: httpx.Response, what: str
-                   ) -> Iterator[bytes]:
-    """``chunks``, after checking that the stream starts like an API's (a JSON line)."""
-    head = b""
-    checked = False
-    for chunk in chunks:
-        if checked:
-            yield chunk
-            continue
-        head += chunk
-        if b"\n" not in head and len(head) < 4096:
-            continue
-        first_line_check(head, response, what)
-        checked = True
-        yield head
-    if not checked and head:
-        first_line_check(head, response, what)
-        yield head
 
 
 _COMPLETED = b',"completed":'
@@ -440,6 +398,7 @@ def delete(client: httpx.Client, model: str) -> None:
                                 ) from None
     if response.status_code == 200:
         return
+    check_api_answer(response, "DELETE /api/delete", body=response.content)
     text = error_text(response)
     if response.status_code == 404:
         raise NotFoundError(f"model {model!r} not found at {url} (Ollama said: {text})",
@@ -495,6 +454,7 @@ def list_models(client: httpx.Client) -> list[OllamaModel]:
 
     url = f"{client.base_url}".rstrip("/")
     response = client.get("/api/tags")
+    check_api_answer(response, "GET /api/tags", body=response.content)
     if response.status_code != 200:
         raise ServerError(f"GET /api/tags at {url}: HTTP {response.status_code} "
                           f"({error_text(response)})")

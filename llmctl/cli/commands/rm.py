@@ -39,7 +39,8 @@ def rm(
                                        engine_factory=get_engine, warn=warn,
                                        timeout=min(models.DETECT_TIMEOUT, timeout))
     left = max(0.05, timeout - (time.monotonic() - start))
-    result = models.remove(ref, target, force=force, timeout=left, docker=docker_cli)
+    result = models.remove(ref, target, force=force, timeout=left, docker=docker_cli,
+                           shown=timeout)
     if json_out:
         emit_json("rm", result)
         return
