@@ -353,12 +353,14 @@ def pull(
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     docker: DockerFactory | None = None,
+    started: float | None = None,
 ) -> PullResult:
     """Pull ``ref`` into ``target``. Raises NotFoundError (unknown model) or ServerError.
 
     ``stall_timeout``: no progress for this long (waiting for the first answer included)
-    ends the pull; ``timeout``: the whole pull may take at most this long (None: no limit).
-    ``docker``: makes the docker CLI runner for the ``docker model`` fallback.
+    ends the pull; ``timeout``: the whole pull may take at most this long (None: no limit),
+    counted from ``started`` (a ``time.monotonic()`` value) when the caller already spent
+    some of it. ``docker``: makes the docker CLI runner for the ``docker model`` fallback.
     """
     _check_timeout(stall_timeout, "--stall-timeout")
     _check_timeout(timeout)
@@ -366,6 +368,7 @@ def pull(
         raise UsageError(f"{target.url} is {target.phrase}: llmctl cannot pull models there")
     env = os.environ if env is None else env
     start = time.monotonic()
+    started = start if started is None else started
     read_timeout = stall_timeout + 5  # the watchdog fires first; this only frees the reader
     via = "http"
     digest: str | None = None
@@ -376,7 +379,7 @@ def pull(
         with _client(target.url, read_timeout) as client:
             outcome = ollama_models.pull(client, ref.name, on_event=progress,
                                          stall_timeout=stall_timeout, insecure=insecure,
-                                         wall_timeout=timeout)
+                                         wall_timeout=timeout, started=started)
             digest, size = _ollama_lookup(client, ref)
     else:
         from llmctl.backends import model_runner
@@ -386,18 +389,16 @@ def pull(
                 outcome = model_runner.pull(client, ref.name, on_event=progress,
                                             stall_timeout=stall_timeout,
                                             bearer_token=_hf_token(ref, env),
-                                            wall_timeout=timeout)
+                                            wall_timeout=timeout, started=started)
                 digest = _runner_lookup(lambda: model_runner.list_models(client), ref)
             except model_runner.RunnerUnreachable:
                 cli = _docker(docker)
                 if target.explicit or target.source != "default" or not cli.available():
                     raise
                 via = "docker model"
-                left = None if timeout is None else max(0.05, timeout - (time.monotonic()
-                                                                         - start))
                 outcome = model_runner.cli_pull(ref.name, on_event=progress,
                                                 stall_timeout=stall_timeout, cli=cli,
-                                                wall_timeout=left)
+                                                wall_timeout=timeout, started=started)
                 digest = _runner_lookup(lambda: model_runner.cli_list(cli), ref)
     return PullResult(
         model=ref.canonical, backend=target.backend, endpoint=target.url,

@@ -143,6 +143,7 @@ def pull(
     bearer_token: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_timeout: float | None = None,
+    started: float | None = None,
 ) -> PullOutcome:
     """``POST /models/create`` and follow its progress lines until ``type: success``; the
     stall watchdog (and ``wall_timeout``) run from before the request is sent."""
@@ -153,7 +154,7 @@ def pull(
 
     url = f"{client.base_url}".rstrip("/")
     outcome = PullOutcome()
-    watchdog = Watchdog(stall_timeout, clock, total=wall_timeout)
+    watchdog = Watchdog(stall_timeout, clock, total=wall_timeout, started=started)
     hint = RETRY_HINT.format(model=model)
 
     def stalled() -> LlmctlError:
@@ -308,8 +309,8 @@ def delete(client: httpx.Client, model: str, *, force: bool = False) -> list[dic
                 f"cannot reach Docker Model Runner at {url}: {describe_transport_error(exc)}",
                 NOT_RUNNING_HINT) from None
         raise ServerError(f"removing {model}: {describe_transport_error(exc)} ({url})") from None
+    check_api_answer(response, "DELETE /models", body=response.content)
     if response.status_code not in (200, 204):
-        check_api_answer(response, "DELETE /models", body=response.content)
         raise _http_error(model, response.status_code, _plain(response), url, verb="removing")
     try:
         doc = response.json() if response.content.strip() else []
@@ -373,6 +374,7 @@ def cli_pull(
     cli: DockerCli | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall_timeout: float | None = None,
+    started: float | None = None,
 ) -> PullOutcome:
     """``docker model pull MODEL``: stream its output lines as progress events, with the same
     stall watchdog (no new output line for ``stall_timeout`` s) and ``wall_timeout`` (s)."""
@@ -380,7 +382,7 @@ def cli_pull(
 
     runner = _cli(cli)
     outcome = PullOutcome()
-    watchdog = Watchdog(stall_timeout, clock, total=wall_timeout)
+    watchdog = Watchdog(stall_timeout, clock, total=wall_timeout, started=started)
     on_event(ProgressEvent("model", "pulling (docker model pull)", subject=model))
     try:
         proc = runner.popen("model", "pull", model, env=NO_AUTO_INSTALL)

@@ -49,12 +49,13 @@ class Watchdog:
     __slots__ = ("clock", "deadline", "fired", "last", "timeout", "total")
 
     def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic, *,
-                 total: float | None = None) -> None:
+                 total: float | None = None, started: float | None = None) -> None:
         self.timeout = timeout
         self.clock = clock
         self.last = clock()
-        self.total = total
-        self.deadline = self.last + total if total is not None else None
+        self.total = total  # counted from ``started`` (a clock value), else from now
+        start = self.last if started is None else started
+        self.deadline = start + total if total is not None else None
         self.fired = False
 
     def progressed(self) -> None:
@@ -189,12 +190,14 @@ def pull(
     emit_interval: float = EMIT_INTERVAL,
     clock: Callable[[], float] = time.monotonic,
     wall_timeout: float | None = None,
+    started: float | None = None,
 ) -> PullOutcome:
     """``POST /api/pull`` and follow its NDJSON stream until ``success``.
 
     Raises NotFoundError for an unknown model, NotAnAPI for a redirect or a web page,
     ServerError for an error line in a 200 stream, a 4xx/5xx, a stall (or ``wall_timeout``
-    seconds in all), a dropped connection or a stream that ends without ``success``.
+    seconds in all, from ``started`` if given), a dropped connection or a stream that ends
+    without ``success``.
     """
     import httpx
 
@@ -203,7 +206,7 @@ def pull(
     url = f"{client.base_url}".rstrip("/")
     hint = RESUME_HINT.format(model=model)
     outcome = PullOutcome()
-    watchdog = Watchdog(stall_timeout, clock, total=wall_timeout)
+    watchdog = Watchdog(stall_timeout, clock, total=wall_timeout, started=started)
 
     def stalled() -> LlmctlError:
         if watchdog.over_deadline():
@@ -396,9 +399,9 @@ def delete(client: httpx.Client, model: str) -> None:
         raise transport_failure(exc, f"cannot reach Ollama to remove {model}", url,
                                 "Start it with `llmctl up ollama`, or give --endpoint URL."
                                 ) from None
+    check_api_answer(response, "DELETE /api/delete", body=response.content)
     if response.status_code == 200:
         return
-    check_api_answer(response, "DELETE /api/delete", body=response.content)
     text = error_text(response)
     if response.status_code == 404:
         raise NotFoundError(f"model {model!r} not found at {url} (Ollama said: {text})",

@@ -58,10 +58,10 @@ def pull(
                                        engine_factory=get_engine, warn=warn, timeout=detect)
     if mode != "none":
         err(f"using {target.describe()}")
-    left = None if timeout is None else max(0.05, timeout - (time.monotonic() - start))
     with progress_sink(mode) as sink:
         result = models.pull(ref, target, progress=sink, stall_timeout=stall_timeout,
-                             insecure=insecure, timeout=left, docker=docker_cli)
+                             insecure=insecure, timeout=timeout, docker=docker_cli,
+                             started=start)
     written = None
     if write_endpoint:
         from llmctl.cli.endpoint_writer import write_endpoint_for
