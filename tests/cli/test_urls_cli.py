@@ -10,6 +10,7 @@ is found and the endpoint comes from --endpoint, OLLAMA_HOST or MODEL_RUNNER_HOS
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -381,9 +382,11 @@ def test_a_silent_or_trickling_server_is_cut_off_on_time(
             monkeypatch.setenv(key, value.format(url=bad.url))
         code, took = timed([c.format(url=bad.url) for c in command])
     cap = capsys.readouterr()
-    assert code != 0
+    assert code in (1, 6), cap.err  # failed, or not ready in time: never a usage error
     assert took < 2.0, cap.err  # the limit plus a second
-    assert len([ln for ln in cap.err.splitlines() if ln.startswith("error: ")]) == 1
+    errors = [ln for ln in cap.err.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1
+    assert re.search(r"within 1 ?s|no progress for 1 s", errors[0]), errors[0]
     assert "Traceback" not in cap.err
 
 

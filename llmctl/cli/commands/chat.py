@@ -64,7 +64,7 @@ def chat_command(
     one model is asked with that one."""
     from llmctl.backends.http import Deadline
     from llmctl.cli.commands.probe import read_token_file
-    from llmctl.client import chat, resolve_endpoint
+    from llmctl.client import ChatTimeout, chat, resolve_endpoint
     from llmctl.errors import LlmctlError
 
     if api is not None and api not in ("ollama", "openai"):
@@ -100,6 +100,10 @@ def chat_command(
             timeout=deadline.remaining(),
             on_token=on_token if human_stream else None,
         )
+    except ChatTimeout as exc:  # name the --timeout given, not what was left of it
+        exc.message = (f"the answer from {ep.endpoint} did not finish within {timeout:g}s "
+                       "(--timeout)")
+        raise
     except LlmctlError as exc:
         if by_url and api is None and ep.api_type == "ollama" and not printed:
             _wrong_api(ep.endpoint, exc, deadline.remaining())
