@@ -421,9 +421,11 @@ def list_models(
     import httpx
 
     from llmctl.backends.http import hard_deadline, make_client
+    from llmctl.urls import connectable
 
     ep = resolve_endpoint(endpoint, api)
-    base = ep.endpoint if ep.api_type == "ollama" else ep.endpoint.rstrip("/") + "/"
+    url = connectable(ep.endpoint)
+    base = url if ep.api_type == "ollama" else url.rstrip("/") + "/"
     try:
         with hard_deadline(timeout, "listing models", ep.endpoint) as cutter, make_client(
                 base, timeout=timeout, connect_timeout=min(timeout, 5.0),
@@ -509,8 +511,10 @@ async def achat(
     ep = resolve_endpoint(endpoint, api)
     backend = _backend(ep.api_type)
     from llmctl.backends.http import make_async_client
+    from llmctl.urls import connectable
 
-    async with make_async_client(ep.endpoint, timeout=timeout, headers=ep.auth_headers()) as client:
+    base = connectable(ep.endpoint)  # localhost in a hand-written file is 127.0.0.1 too
+    async with make_async_client(base, timeout=timeout, headers=ep.auth_headers()) as client:
         name = model or ep.model
         path, body = backend.build_chat_request(
             name, normalize_messages(messages), tools, stream=stream, options=options)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from llmctl import urls
 from llmctl.errors import LlmctlError, UsageError
 from llmctl.urls import parse_ollama_host
 
@@ -49,9 +50,9 @@ if TYPE_CHECKING:
     from llmctl.managed import ManagedServer
 
 STATUSES = ("ok", "warn", "fail", "skip")
-OLLAMA_PORT = 11434
-ALT_OLLAMA_PORT = 11435
-RUNNER_PORT = 12434
+OLLAMA_PORT = urls.OLLAMA_PORT
+ALT_OLLAMA_PORT = urls.OLLAMA_ALT_PORT
+RUNNER_PORT = urls.MODEL_RUNNER_PORT
 DESKTOP_MODEL_RUNNER_MIN = (4, 40)
 MIN_API_VERSION = (1, 41)
 DISK_WARN_BYTES = 10 * 1024**3

@@ -127,12 +127,14 @@ def endpoints_path() -> Path:
     return config_dir() / "endpoints.yaml"
 
 
-def endpoint_from_url(url: str, *, api: str | None = None, model: str = "") -> Endpoint:
-    """An ad-hoc Endpoint for a URL; the API is ``openai`` when the path ends in ``/v1``
-    (the MCP client's rule), otherwise ``ollama``, unless ``api`` says."""
+def endpoint_from_url(url: str, *, api: str | None = None, model: str = "",
+                      what: str = "--endpoint") -> Endpoint:
+    """An ad-hoc Endpoint for a URL (checked by :func:`llmctl.urls.parse`, ``what`` names
+    where it came from); the API is ``openai`` when the path ends in ``/v1`` (the MCP
+    client's rule), otherwise ``ollama``, unless ``api`` says."""
     from llmctl import urls
 
-    url = urls.normalize(url, "endpoint URL", shorthand=False)
+    url = urls.normalize(url, what)
     api_type = api or ("openai" if url.endswith("/v1") else "ollama")
     if api_type not in API_TYPES:
         raise UsageError(f"--api must be one of {', '.join(API_TYPES)}, not {api_type!r}")
@@ -248,7 +250,8 @@ def _from_env() -> Endpoint | None:
     model = os.environ.get("LLM_MODEL")
     if not url or not model:
         return None
-    ep = endpoint_from_url(url, api=os.environ.get("LLM_API_TYPE") or None, model=model)
+    ep = endpoint_from_url(url, api=os.environ.get("LLM_API_TYPE") or None, model=model,
+                           what="LLM_ENDPOINT")
     ep.name = "env"
     ep.bearer_token = os.environ.get("OPENAI_API_KEY") if ep.api_type == "openai" else None
     if ep.bearer_token == "unused":

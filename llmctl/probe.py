@@ -519,7 +519,7 @@ async def probe_one(
         addr, error = await _connect(host, port, timeout)
         if addr is None:
             result.status, result.reason = "unreachable", error
-            if port in (8000, 80, 3000) and "refused" in (error or ""):
+            if port in (urls.VLLM_PORT, *urls.TGI_PORTS) and "refused" in (error or ""):
                 result.notes.append("vLLM and TGI refuse connections while loading a model")
             return
         if addr != host:  # localhost → the address that answered

@@ -39,6 +39,7 @@ OLLAMA_PORT = 11434
 OLLAMA_ALT_PORT = 11435  # where `llmctl up ollama` goes when a host Ollama holds 11434
 MODEL_RUNNER_PORT = 12434
 VLLM_PORT = 8000
+TGI_PORTS = (80, 3000)  # the image's PORT=80; the launcher's own default 3000
 LLAMACPP_PORT = 8080
 LOCALAI_PORT = 8080
 #: where `probe` (and `endpoint write` without a URL) looks on this machine

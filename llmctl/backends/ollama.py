@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from llmctl.client import Reply
 
 API = "ollama"
-DEFAULT_PORT = 11434
 RUNNING_TEXT = "Ollama is running"
 
 
