@@ -748,6 +748,10 @@ def prepare_endpoint(
         result = probe([url], timeout=timeout, api_key=token).results[0]
     target = managed_match(result.url if result is not None else url or "", managed)
     if result is not None:
+        if not result.is_llm and result.suggestion:  # a wrong path, said as one
+            raise UsageError(f"--endpoint {result.url}: {result.reason}",
+                             f"Use --endpoint {result.suggestion}.",
+                             details={"url": result.url, "suggestion": result.suggestion})
         if not result.is_llm:
             from llmctl.client import EndpointUnreachable
 

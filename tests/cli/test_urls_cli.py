@@ -233,12 +233,20 @@ def test_an_openai_only_server_is_listed_not_pulled_into(
                            f"{server.url}/v1`")
 
 
-def test_a_wrong_path_is_reported_as_a_wrong_path(capsys: pytest.CaptureFixture[str]) -> None:
-    with fake("ollama") as ollama:
-        code = run(["models", "--endpoint", f"{ollama.url}/v2"])
+@pytest.mark.parametrize("command", [
+    ["models"],
+    ["pull", "tinyllama"],
+    ["rm", "tinyllama"],
+    ["endpoint", "write", "--model", "tinyllama"],
+    ["chat", "hi", "--model", "tinyllama"],
+])
+def test_a_wrong_path_is_reported_as_a_wrong_path(capsys: pytest.CaptureFixture[str],
+                                                  command: list[str]) -> None:
+    with fake("ollama", pulled="tinyllama") as ollama:
+        code = run([*command, "--endpoint", f"{ollama.url}/v2"])
     cap = capsys.readouterr()
     assert code == 2 and cap.out == ""
-    assert cap.err.splitlines() == [
+    assert [ln for ln in cap.err.splitlines() if ln.startswith(("error:", "hint:"))] == [
         f"error: --endpoint {ollama.url}/v2: no LLM API at the path /v2 (answers HTTP 404, "
         f"not an LLM API ('404 page not found')); {ollama.url} is an Ollama server",
         f"hint: Use --endpoint {ollama.url}.",

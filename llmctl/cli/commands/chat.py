@@ -147,12 +147,17 @@ def _only_model(ep: Endpoint, by_url: bool, timeout: float) -> str:
 
 def _wrong_api(url: str, exc: LlmctlError, timeout: float) -> None:
     """A URL without /v1 is asked through Ollama's API; when the server there answers 404
-    and speaks only the OpenAI API (llama.cpp, vLLM, ...), say so and how to reach it."""
+    and speaks only the OpenAI API (llama.cpp, vLLM, ...), or the URL's path is wrong, say
+    so and how to reach it."""
     from llmctl.probe import probe_url, server_phrase
 
     if exc.details.get("status") not in (404, 405) or timeout <= 0.1:
         return
     found = probe_url(url, timeout=min(timeout, 3.0))
+    if not found.is_llm and found.suggestion:  # a wrong path, said as one
+        raise UsageError(f"--endpoint {url}: {found.reason}", f"Use --endpoint "
+                         f"{found.suggestion}.", details={"url": url,
+                                                          "suggestion": found.suggestion})
     if not found.is_llm or found.server in ("ollama", "docker-model-runner") \
             or not found.base_url:
         return
