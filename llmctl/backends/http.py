@@ -2,7 +2,13 @@
 
 Rules (reference/reliability.md): loopback traffic never goes through HTTP(S)_PROXY,
 redirects are not followed, connect and read timeouts are short and explicit, and
-wall-clock deadlines are enforced by the caller (httpx's read timeout is per read).
+wall-clock deadlines are enforced on top (httpx's read timeout is per read): by the caller's
+asyncio cancellation, or for sync clients by a :class:`Cutter` that shuts the connection down
+from another thread (:func:`hard_deadline`).
+
+Whether an answer comes from an LLM API at all is decided here, once, for every caller:
+:func:`not_api_reason` says where a redirect points and that a web page is ``serving
+text/html, not an LLM API``, as ``probe`` says it.
 """
 
 from __future__ import annotations
@@ -311,9 +317,12 @@ def not_api_reason(
         return f"redirects to {location or '(no Location header)'} (not followed)"
     ctype = media_type(content_type)
     is_page = any(t in ctype for t in ("html", "xml")) or ctype.startswith(("image/", "video/"))
+    prefix = snippet(body, 60) if body else ""
+    shown = f" ({prefix!r})" if prefix else ""
+    if expect_json and not is_page and "json" in ctype:
+        return f"sent {ctype} that is not valid JSON{shown}"
     if is_page or expect_json:
-        prefix = snippet(body, 60) if body else ""
-        return f"serving {ctype}, not an LLM API" + (f" ({prefix!r})" if prefix else "")
+        return f"serving {ctype}, not an LLM API{shown}"
     if ctype != "no content type" and not any(t in ctype for t in _API_TYPES):
         return f"serving {ctype}, not an LLM API"
     return None
