@@ -399,7 +399,9 @@ def pull(
                 outcome = model_runner.cli_pull(ref.name, on_event=progress,
                                                 stall_timeout=stall_timeout, cli=cli,
                                                 wall_timeout=timeout, started=started)
-                digest = _runner_lookup(lambda: model_runner.cli_list(cli), ref)
+                left = model_runner.CLI_TIMEOUT if timeout is None else max(
+                    0.5, timeout - (time.monotonic() - started))
+                digest = _runner_lookup(lambda: model_runner.cli_list(cli, timeout=left), ref)
     return PullResult(
         model=ref.canonical, backend=target.backend, endpoint=target.url,
         endpoint_source=target.source, digest=digest,
