@@ -7,16 +7,29 @@ only ever handed to the engine layer (ContainerSpec.secrets), never printed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmctl.errors import ConfigError, UsageError
+from llmctl.names import check_text
 from llmctl.plan import ModelFile
-from llmctl.profiles import Profile
+from llmctl.profiles import VOLUME_RE, Profile
 
 MAX_SECRET_BYTES = 4096
+DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
+# Never mounted read-write into a container without --yes: these folders and everything
+# inside them, and every folder that holds one of them (so "/" and "/var" too).
+SYSTEM_FOLDERS = (
+    "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
+    "/proc", "/sys", "/dev", "/run", "/var/run", "/var/lib/docker",
+    # macOS
+    "/System", "/Library", "/private/etc", "/private/var/run",
+)
+# Folders holding every user's home: like a home itself, never without --yes.
+HOMES_FOLDERS = ("/home", "/Users", "/root")
 
 
 @dataclass
@@ -29,6 +42,130 @@ class ResolvedSecrets:
 def host_path(value: str) -> str:
     """An absolute, user-expanded path for a host folder or file given on the command line."""
     return str(Path(value).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class VolumeChoice:
+    """What ``--volume`` means: a named Docker volume, or a host folder (absolute)."""
+
+    kind: str  # "volume" | "folder"
+    value: str  # the volume's name, or the folder's absolute path
+    given: str  # what the user typed
+    warnings: tuple[str, ...] = ()
+
+
+def names_a_folder(value: str) -> bool:
+    """``--volume`` names a host folder only when it says so: an absolute path, ``~`` or
+    ``~/...``, or a relative path written with ``./`` or ``../`` (as the docker CLI reads
+    ``-v``). A bare word (``data``) is a named volume."""
+    return (value.startswith(("/", "~", "./", "../", ".\\", "..\\"))
+            or value in (".", "..")
+            or (len(value) > 2 and value[0].isalpha() and value[1] == ":"
+                and value[2] in "\\/"))
+
+
+def _forms(path: str) -> set[Path]:
+    """A path as written and as resolved (/var/run is /run; /etc is /private/etc on
+    macOS), so a folder is recognised whichever way either side is spelled."""
+    forms = {Path(path)}
+    with contextlib.suppress(OSError, RuntimeError):
+        forms.add(Path(path).resolve())
+    return forms
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def folder_risk(path: Path, *, home: Path | None = None,
+                sockets: tuple[str, ...] = (DEFAULT_DOCKER_SOCKET,)) -> str | None:
+    """Why mounting ``path`` (absolute, resolved) read-write into a container is dangerous,
+    or None. The Docker socket's folder counts as a system folder: whoever can write the
+    socket controls the host."""
+    if path == Path(path.anchor):
+        return "is the host's root folder"
+    socket_dirs = {str(Path(s).parent) for s in sockets if s}
+    for folder in (*SYSTEM_FOLDERS, *sorted(socket_dirs)):
+        what = ("the folder of the Docker socket" if folder in socket_dirs
+                and folder not in SYSTEM_FOLDERS else "a system folder")
+        for form in _forms(folder):
+            if _within(path, form):
+                where = "is" if path == form else "is inside"
+                return f"{where} {folder}, {what}"
+            if path in form.parents:
+                return f"holds {folder}, {what}"
+    homes = [Path(h) for h in HOMES_FOLDERS]
+    if home is not None:
+        homes.insert(0, home)
+    for h in homes:
+        for form in _forms(str(h)):
+            if path == form:
+                return "is your whole home folder" if h == home else \
+                    f"is {h}, the folder of users' homes"
+            if path in form.parents and h == home:
+                return "holds your home folder"
+    return None
+
+
+def resolve_volume(
+    value: str,
+    *,
+    confirmed: bool = False,
+    sockets: tuple[str, ...] = (DEFAULT_DOCKER_SOCKET,),
+    cwd: Path | None = None,
+    home: Path | None = None,
+) -> VolumeChoice:
+    """``--volume VALUE``: a named volume, or an explicit host folder that exists and is
+    not ``/``, a system folder, the Docker socket's folder or the whole home (unless
+    ``confirmed`` by --yes). A bare name never silently means a folder, nor the reverse:
+    when a folder of that name is here, a warning says which one is used."""
+    check_text(value, "--volume", "ollama-data or ./data")
+    here = cwd or Path.cwd()
+    if not names_a_folder(value):
+        if VOLUME_RE.match(value):
+            warnings = []
+            if (here / value).is_dir():
+                warnings.append(
+                    f"--volume {value} is a named Docker volume, not the folder "
+                    f"./{value} here; write --volume ./{value} to mount that folder")
+            return VolumeChoice("volume", value, value, tuple(warnings))
+        raise UsageError(
+            f"--volume {value!r} is neither a volume name nor a folder written as "
+            "/path, ~/path or ./path",
+            "A named volume is letters, digits, '_', '.' or '-'; for a folder here write "
+            f"./{value}.")
+    try:
+        home = home or Path.home()
+    except (KeyError, RuntimeError):
+        home = None
+    raw = Path(value).expanduser()
+    if not raw.is_absolute():
+        raw = here / raw
+    try:
+        path = raw.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(f"--volume {value}: cannot resolve the path ({exc})") from None
+    shown = value if str(path) == value else f"{value} ({path})"
+    if not path.exists():
+        raise UsageError(f"--volume {shown}: no such folder",
+                         f"Create it first (mkdir -p {path}), or give a named volume "
+                         "(--volume NAME).")
+    if not path.is_dir():
+        raise UsageError(f"--volume {shown}: not a folder",
+                         "Give a folder; the container keeps its data there.")
+    warnings = []
+    risk = folder_risk(path, home=home, sockets=sockets)
+    if risk:
+        if not confirmed:
+            raise UsageError(
+                f"--volume {shown} {risk}: the container would get it read-write",
+                "Mount a folder of its own (e.g. --volume ~/llmctl-data) or use a named "
+                "volume (--volume NAME); add --yes if you really mean this folder.",
+                details={"reason": "host-folder", "path": str(path)},
+            )
+        warnings.append(f"mounting the host folder {path} read-write ({risk}), as --yes "
+                        "confirms")
+    return VolumeChoice("folder", str(path), value, tuple(warnings))
 
 
 def resolve_model_file(value: str) -> ModelFile:

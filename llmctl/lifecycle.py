@@ -11,7 +11,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from llmctl.errors import ConflictError, Interrupted, LlmctlError, NotFoundError, UsageError
@@ -20,12 +20,18 @@ from llmctl.plan import (
     LABEL_INSTANCE,
     LABEL_MANAGED,
     LABEL_PROFILE,
+    LABEL_SECRETS,
     LABEL_SPEC_HASH,
+    BindMount,
     ContainerSpec,
     ModelFile,
     UpOptions,
+    check_instance,
+    check_options,
     container_name,
+    parse_secrets_label,
     plan_container,
+    secrets_changed,
 )
 from llmctl.ports import next_free, port_free, process_holding
 from llmctl.profiles import Profile, Readiness
@@ -33,6 +39,7 @@ from llmctl.progress import ProgressSink, null_sink
 from llmctl.readiness import WaitStatus, check_once, wait_ready
 
 if TYPE_CHECKING:
+    from llmctl.engine.connect import DaemonTarget
     from llmctl.engine.docker_engine import Engine
     from llmctl.engine.model import ContainerInfo, PortHolder
     from llmctl.inputs import ResolvedSecrets
@@ -66,6 +73,36 @@ class UpResult:
     notes: list[str] = field(default_factory=list)
     spec: ContainerSpec | None = None
     model: str | None = None  # the model id /v1/models lists (OpenAI-kind servers)
+    # Host folders mounted into the container (--volume PATH read-write, --model-file
+    # read-only): said in the output, so nothing reaches the host unnoticed.
+    mounts: list[BindMount] = field(default_factory=list)
+
+
+@dataclass
+class UpPlan:
+    """What `up` would apply, before anything changes."""
+
+    spec: ContainerSpec
+    existing: ContainerInfo | None
+    port_note: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DryRunResult:
+    """`up --dry-run`: the spec, and what a real `up` would do with this engine. Nothing
+    is pulled, created or changed to find it out."""
+
+    spec: ContainerSpec
+    port_note: str | None
+    engine_checked: bool  # False: planned without an engine (daemon down)
+    container: str  # create | reuse | start | recreate | refuse | unknown
+    reason: str | None = None  # why refuse/recreate
+    would_pull: list[str] = field(default_factory=list)
+    would_create: list[str] = field(default_factory=list)
+    would_remove: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = True
 
 
 @dataclass
@@ -99,7 +136,8 @@ def _holder(engine: Engine, port: int, bind: str) -> PortHolder:
             if info.labels.get(LABEL_MANAGED) == "true":
                 inst = info.labels.get(LABEL_INSTANCE, info.name)
                 return PortHolder("llmctl", f"llmctl's container {info.name} (instance {inst})",
-                                  info.name)
+                                  info.name, profile=info.labels.get(LABEL_PROFILE),
+                                  instance=inst)
             return PortHolder("container", f"container {info.name} ({info.image})", info.name)
     proc = process_holding(port) if engine.target.is_local else None
     what = _who_answers(bind, port)
@@ -117,6 +155,14 @@ def _who_answers(bind: str, port: int) -> str:
     return ", an Ollama server (likely installed on the host)" if ollama.ok else ""
 
 
+def down_command(profile: str | None, instance: str | None) -> str:
+    """The command that removes one instance: `llmctl down PROFILE --name NAME`."""
+    if profile == "model-runner":
+        return "llmctl down model-runner"
+    return " ".join(p for p in ("llmctl down", profile,
+                                f"--name {instance}" if instance else None) if p)
+
+
 def port_conflict(engine: Engine, port: int, bind: str, *, explicit: bool) -> ConflictError:
     holder = _holder(engine, port, bind)
     taken = [p.host_port for _, p in engine.published_ports()]
@@ -125,7 +171,7 @@ def port_conflict(engine: Engine, port: int, bind: str, *, explicit: bool) -> Co
     if holder.kind == "container":
         hint += f" Or stop that container (`docker stop {holder.container}`)."
     elif holder.kind == "llmctl":
-        hint += " Or stop it with `llmctl down --name ...`."
+        hint += f" Or stop it with `{down_command(holder.profile, holder.instance)}`."
     return ConflictError(
         f"port {port} on {bind} is taken by {holder.description}",
         hint,
@@ -186,11 +232,46 @@ def _adopt_twin(engine: Engine, spec: ContainerSpec, *, after_409: bool = False)
     return True
 
 
+def docker_sockets(target: DaemonTarget | None) -> tuple[str, ...]:
+    """The Docker sockets of this machine: the one in use, the default one and those that
+    exist at the usual places (Desktop, Colima, ...). Their folders are never mounted."""
+    from urllib.parse import urlsplit
+
+    from llmctl.engine.connect import DEFAULT_UNIX, existing_sockets
+
+    found = [urlsplit(DEFAULT_UNIX).path]
+    if target is not None and urlsplit(target.host).scheme == "unix":
+        found.append(urlsplit(target.host).path)
+    found += existing_sockets()
+    return tuple(dict.fromkeys(found))
+
+
+def prepare_options(
+    profile: Profile, opts: UpOptions, target: DaemonTarget | None = None
+) -> tuple[UpOptions, list[str]]:
+    """Check the options before the engine is contacted and resolve ``--volume`` (a named
+    volume, or an explicit host folder made absolute): the options to plan with, and
+    warnings worth showing."""
+    from llmctl.inputs import resolve_volume
+
+    check_options(profile, opts)
+    if opts.volume is None:
+        return opts, []
+    if not profile.volumes:
+        raise UsageError(f"profile {profile.name!r} has no volume to replace with --volume")
+    choice = resolve_volume(opts.volume, confirmed=opts.confirm_host_folder,
+                            sockets=docker_sockets(target))
+    return replace(opts, volume=choice.value), list(choice.warnings)
+
+
 def plan_up(
-    engine: Engine | None, profile: Profile, opts: UpOptions
-) -> tuple[ContainerSpec, ContainerInfo | None, str | None]:
-    """The spec `up` would apply, with the existing container and a note on the port."""
-    instance = opts.name or profile.name
+    engine: Engine | None, profile: Profile, opts: UpOptions, *, dry_run: bool = False
+) -> UpPlan:
+    """The spec `up` would apply, with the existing container and a note on the port.
+    Reads the engine, never changes it. For a dry run an engine without the GPU the
+    profile needs is a warning, not an error: the plan may be for another machine."""
+    opts, warnings = prepare_options(profile, opts, engine.target if engine else None)
+    instance = check_instance(opts, profile)
     existing = engine.get(container_name(instance)) if engine else None
     gpu: bool | None
     if engine is None:
@@ -200,9 +281,23 @@ def plan_up(
         port, note = _choose_port(engine, profile, opts, existing)
         gpu = engine.facts().gpu_runtime
     model_file, secrets = host_inputs(engine, profile, opts)
-    spec = plan_container(profile, opts, host_port=port, gpu_available=gpu,
-                          model_file=model_file, secrets=secrets.values)
-    return spec, existing, note
+    # The salt of the running container's secrets label: fingerprints then compare.
+    old = parse_secrets_label(existing.labels.get(LABEL_SECRETS)) if existing else None
+
+    def plan(gpu_available: bool | None) -> ContainerSpec:
+        return plan_container(profile, opts, host_port=port, gpu_available=gpu_available,
+                              model_file=model_file, secrets=secrets.values,
+                              secret_salt=old[0] if old else None)
+
+    try:
+        spec = plan(gpu)
+    except LlmctlError as exc:
+        if not (dry_run and exc.details.get("reason") == "gpu-required"):
+            raise
+        warnings.append(f"{exc.message}: `up` would refuse to start it on this engine. "
+                        f"{exc.hint}")
+        spec = plan(None)
+    return UpPlan(spec, existing, note, warnings)
 
 
 def host_inputs(
@@ -224,6 +319,91 @@ def host_inputs(
     return model_file, secrets
 
 
+def _decide(existing: ContainerInfo | None, spec: ContainerSpec, recreate: bool) -> tuple[
+        str, str | None, ConflictError | None]:
+    """What `up` does with the container that exists under the spec's name: (action, why,
+    the error that refuses it). Actions: create, reuse, start, recreate, refuse."""
+    if existing is None:
+        return "create", None, None
+    if existing.labels.get(LABEL_MANAGED) != "true":
+        return "refuse", None, ConflictError(
+            f"a container named {spec.name} exists and was not made by llmctl",
+            f"Pick another name with --name, or remove it yourself (`docker rm {spec.name}`).",
+        )
+    if existing.labels.get(LABEL_SPEC_HASH) != spec.labels[LABEL_SPEC_HASH]:
+        why = _changes(existing, spec)
+        if recreate:
+            return "recreate", why, None
+        return "refuse", why, ConflictError(
+            f"{spec.name} exists with a different spec ({why})",
+            "Run with --recreate to replace it (its volume is kept), or drop the options "
+            "that differ.",
+        )
+    secrets = secrets_changed(existing.labels.get(LABEL_SECRETS), spec.labels.get(LABEL_SECRETS))
+    if secrets and secrets[0]:
+        names = " and ".join(secrets[0])
+        why = f"another {names} than the one given now"
+        if recreate:
+            return "recreate", why, None
+        return "refuse", why, ConflictError(
+            f"{spec.name} runs with {why}",
+            f"Run with --recreate to apply it (the volume and its models are kept): "
+            f"`llmctl up {spec.profile} --name {spec.instance} --recreate`.",
+            details={"reason": "secrets", "secrets": secrets[0]},
+        )
+    return ("reuse" if existing.running else "start"), None, None
+
+
+def secrets_note(existing: ContainerInfo | None, spec: ContainerSpec) -> str | None:
+    """A running container keeps secrets that are not given now: say so (not an error)."""
+    if existing is None or existing.labels.get(LABEL_MANAGED) != "true":
+        return None
+    diff = secrets_changed(existing.labels.get(LABEL_SECRETS), spec.labels.get(LABEL_SECRETS))
+    if diff is None and spec.secrets:
+        names = " and ".join(sorted(spec.secrets))
+        return (f"{spec.name} was made by an llmctl that did not record its secrets: if "
+                f"{names} changed since, --recreate applies it")
+    if not diff or diff[0] or not diff[1]:
+        return None
+    names = " and ".join(diff[1])
+    return (f"{spec.name} keeps the {names} it was started with (none is given now); "
+            "--recreate starts it without")
+
+
+def dry_run(
+    engine: Engine | None, profile: Profile, opts: UpOptions, *, recreate: bool = False
+) -> DryRunResult:
+    """`up --dry-run`: plan, then say what would be pulled, created or removed, reading
+    the engine only (no pull, no registry, no container, volume or network made)."""
+    planned = plan_up(engine, profile, opts, dry_run=True)
+    spec = planned.spec
+    result = DryRunResult(spec=spec, port_note=planned.port_note,
+                          engine_checked=engine is not None, container="unknown",
+                          warnings=planned.warnings)
+    if engine is None:
+        return result
+    action, why, conflict = _decide(planned.existing, spec, recreate)
+    result.container, result.reason = action, why
+    if conflict is not None:
+        result.reason = conflict.message
+        result.warnings.append(f"{conflict.message}: `up` would stop here. {conflict.hint}")
+    note = secrets_note(planned.existing, spec)
+    if note:
+        result.warnings.append(note)
+    if action not in ("create", "recreate"):
+        return result
+    if action == "recreate":
+        result.would_remove.append(f"container {spec.name}")
+    if not engine.image_present(spec.image):
+        result.would_pull.append(spec.image)
+    if not engine.has_network():
+        result.would_create.append("network llmctl")
+    result.would_create += [f"volume {v.name}" for v in spec.volumes
+                            if engine.volume_labels(v.name) is None]
+    result.would_create.append(f"container {spec.name}")
+    return result
+
+
 def up(
     engine: Engine,
     profile: Profile,
@@ -236,30 +416,26 @@ def up(
     notify: Notify = _quiet,
     on_wait: Callable[[float, str], None] | None = None,
     on_status: Callable[[WaitStatus], None] | None = None,
+    on_warning: Notify | None = None,
 ) -> UpResult:
-    spec, existing, port_note = plan_up(engine, profile, opts)
+    planned = plan_up(engine, profile, opts)
+    spec, existing, port_note = planned.spec, planned.existing, planned.port_note
+    for warning in planned.warnings:
+        (on_warning or notify)(warning)
     if port_note:
         notify(port_note)
-    if existing is not None and existing.labels.get(LABEL_MANAGED) != "true":
-        raise ConflictError(
-            f"a container named {spec.name} exists and was not made by llmctl",
-            f"Pick another name with --name, or remove it yourself (`docker rm {spec.name}`).",
-        )
-    action = "created"
-    if existing is not None:
-        same = existing.labels.get(LABEL_SPEC_HASH) == spec.labels[LABEL_SPEC_HASH]
-        if same:
-            action = "reused" if existing.running else "started"
-        elif recreate:
-            notify(f"removing {spec.name} to recreate it ({_changes(existing, spec)})")
-            engine.remove(spec.name)
-            action, existing = "recreated", None
-        else:
-            raise ConflictError(
-                f"{spec.name} exists with a different spec ({_changes(existing, spec)})",
-                "Run with --recreate to replace it (its volume is kept), or drop the options "
-                "that differ.",
-            )
+    action, why, conflict = _decide(existing, spec, recreate)
+    if conflict is not None:
+        raise conflict
+    note = secrets_note(existing, spec)
+    if note:
+        (on_warning or notify)(note)
+    if action == "recreate":
+        notify(f"removing {spec.name} to recreate it ({why})")
+        engine.remove(spec.name)
+        existing = None
+    action = {"create": "created", "reuse": "reused", "start": "started",
+              "recreate": "recreated"}[action]
 
     created_here = False
     if existing is None:
@@ -271,8 +447,8 @@ def up(
             action = "reused"
         else:
             if not engine.image_present(spec.image):
-                notify(f"pulling image {spec.image}")
-                engine.pull_image(spec.image, progress)
+                # The progress sink says "pulling IMAGE" (once): no note of our own.
+                engine.pull_image(spec.image, progress, alternative="--image REF")
             try:
                 engine.run(spec)
                 created_here = True
@@ -306,6 +482,7 @@ def up(
         endpoint_container=server.endpoint_container or "",
         base_url=server.base_url or "", volumes=[v.name for v in spec.volumes],
         gpus=spec.gpus, ready=None, port_note=port_note, spec=spec, model=spec.model,
+        mounts=list(spec.mounts),
     )
     if not wait:
         return result
@@ -345,7 +522,7 @@ def up(
 
 
 def _pick_instance(engine: Engine, profile: str | None, name: str | None) -> list[ContainerInfo]:
-    if name:
+    if name is not None:
         found = engine.list_managed(**{LABEL_INSTANCE: name})
         if profile:
             found = [c for c in found if c.labels.get(LABEL_PROFILE) == profile]
@@ -379,6 +556,12 @@ def down(
     engine: Engine, profile: str | None = None, *, name: str | None = None,
     volumes: bool = False,
 ) -> DownResult:
+    from llmctl.names import validate_instance_name
+
+    if profile is not None:
+        validate_instance_name(profile, "PROFILE")
+    if name is not None:
+        validate_instance_name(name)
     targets = _pick_instance(engine, profile, name)
     result = DownResult([], [], [])
     for info in targets:

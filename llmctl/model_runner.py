@@ -272,6 +272,27 @@ class RunnerUpResult:
 
 
 @dataclass
+class RunnerDryRun:
+    """`up model-runner --dry-run`: what `up` would do, found by reading only (no pull, no
+    registry, no container, volume or network made, Desktop's settings untouched)."""
+
+    kind: str  # Docker Desktop | Docker Engine | unknown (engine not reached)
+    method: str  # as RunnerUpResult.method
+    port: int
+    container: str  # create | install | enable | reuse | start | recreate | refuse | unknown
+    endpoint: str
+    base_url: str
+    reason: str | None = None
+    spec: ContainerSpec | None = None  # the container llmctl itself would run
+    would_run: list[str] = field(default_factory=list)  # commands (`docker ...`)
+    would_pull: list[str] = field(default_factory=list)
+    would_create: list[str] = field(default_factory=list)
+    would_remove: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = True
+
+
+@dataclass
 class RunnerDownResult:
     action: str  # disabled | removed
     kind: str
@@ -388,6 +409,94 @@ class ModelRunner:
             return self._up_desktop(port, gpu, wait, timeout)
         return self._up_engine(port, gpu, wait, timeout, recreate)
 
+    # -- up --dry-run
+    def plan_up(self, port: int = DEFAULT_PORT, *, gpu: str = "auto",
+                recreate: bool = False) -> RunnerDryRun:
+        """What :meth:`up` would do, reading the engine, the port and the plugin only."""
+        validate_port(port, "--tcp")
+        if gpu not in GPU_CHOICES:
+            raise UsageError(f"--gpu {gpu!r} is not one of {', '.join(GPU_CHOICES)}")
+        url = self._url(port)
+        plan = RunnerDryRun(kind=self.place.kind, method="", port=port, container="unknown",
+                            endpoint=url, base_url=url + OPENAI_PATH)
+        if self.place.note:
+            plan.warnings.append(self.place.note)
+        if self.place.mode == "desktop":
+            self._plan_desktop(plan, gpu)
+        else:
+            self._plan_engine(plan, gpu, recreate)
+        return plan
+
+    def _refuse(self, plan: RunnerDryRun, exc: LlmctlError) -> None:
+        plan.container, plan.reason = "refuse", exc.message
+        plan.warnings.append(f"{exc.message}: `up` would stop here." +
+                             (f" {exc.hint}" if exc.hint else ""))
+
+    def _plan_desktop(self, plan: RunnerDryRun, gpu: str) -> None:
+        port = plan.port
+        plan.method = "docker desktop enable model-runner"
+        try:
+            plan.warnings += check_desktop(self.place, self.facts, self.os_name)
+        except DesktopTooOld as exc:
+            self._refuse(plan, exc)
+            return
+        if gpu != "auto":
+            plan.warnings.append(f"--gpu {gpu} is ignored on Docker Desktop: Desktop picks "
+                                 "the GPU (Settings > AI)")
+        if not self._port_free(port):
+            answer = probe(plan.endpoint, timeout=2.0, transport=self.transport)
+            if answer.running and not any(
+                    p.host_port == port for _, p in self.engine.published_ports()):
+                plan.container, plan.reason = "reuse", "Desktop's runner answers on the port"
+                return
+            self._refuse(plan, self.port_conflict(port))
+            return
+        plan.container = "enable"
+        plan.would_run.append(f"docker desktop enable model-runner --tcp {port}")
+
+    def _plan_engine(self, plan: RunnerDryRun, gpu: str, recreate: bool) -> None:
+        port = plan.port
+        variant = resolve_gpu(gpu, self.facts)
+        plan.method = "llmctl (Docker API)"
+        existing = next(iter(self.find_runners()), None)
+        if existing is not None:
+            plan.method = "existing container"
+            current = host_port_of(existing)
+            if current == port:
+                plan.container = "reuse" if existing.running else "start"
+                return
+            if not recreate:
+                self._refuse(plan, ConflictError(
+                    f"the Model Runner container {existing.name} already runs on port "
+                    f"{current}",
+                    f"Use --tcp {current}, or add --yes to recreate it on port {port} "
+                    "(the models volume is kept)."))
+                return
+            plan.container, plan.reason = "recreate", f"move it from port {current} to {port}"
+            plan.would_remove.append(f"container {existing.name}")
+        elif self._local() and not self._port_free(port):
+            self._refuse(plan, self.port_conflict(port))
+            return
+        else:
+            plan.container = "create"
+        if self._plugin_present():
+            plan.method = "docker model install-runner"
+            if plan.container == "create":
+                plan.container = "install"
+            plan.would_run.append(f"docker model install-runner --port {port} --gpu {gpu}")
+            return
+        plan.warnings.append("the `docker model` plugin is not installed: llmctl would run "
+                             "the runner container itself with the plugin's settings")
+        gateway = None if self.facts.rootless else self.engine.bridge_gateway()
+        plan.spec = spec = plan_runner_container(port, variant, gateway=gateway)
+        if not self.engine.image_present(spec.image):
+            plan.would_pull.append(spec.image)
+        if not self.engine.has_network():
+            plan.would_create.append("network llmctl")
+        if self.engine.volume_labels(VOLUME_NAME) is None:
+            plan.would_create.append(f"volume {VOLUME_NAME}")
+        plan.would_create.append(f"container {spec.name}")
+
     def _up_desktop(self, port: int, gpu: str, wait: bool, timeout: float) -> RunnerUpResult:
         notes = check_desktop(self.place, self.facts, self.os_name)
         if gpu != "auto":
@@ -497,7 +606,7 @@ class ModelRunner:
                 image = spec.image
                 if not self.engine.image_present(spec.image):
                     self.notify(f"pulling image {spec.image}")
-                    self.engine.pull_image(spec.image)
+                    self.engine.pull_image(spec.image, alternative=f"{IMAGE_ENV}=REF")
                 try:
                     self.engine.run(spec)
                     created_here = spec.name

@@ -256,6 +256,17 @@ def choose_target(
     if not endpoint:
         return ref, resolve_target(ref.backend, engine_factory=engine_factory, env=env,
                                    warn=warn, timeout=timeout)
+    target = endpoint_target(endpoint, backend=backend, verb=verb, timeout=timeout)
+    if ref.backend != target.backend:
+        ref = route(model, target.backend)
+    return ref, target
+
+
+def endpoint_target(endpoint: str, *, backend: str | None = None, verb: str = "pull",
+                    timeout: float = DETECT_TIMEOUT) -> Target:
+    """:func:`explicit_target` for a command that puts models on a server (``verb``: pull,
+    remove, import): an OpenAI-only server, or one of another kind than ``backend``, is a
+    UsageError that says so."""
     target = explicit_target(endpoint, timeout=timeout)
     if target.backend == OPENAI:
         raise UsageError(
@@ -269,9 +280,7 @@ def choose_target(
         raise UsageError(
             f"--backend {backend}, but {target.url} is {target.phrase}",
             f"Drop --backend, or point --endpoint at a {BACKEND_LABELS[backend]} server.")
-    if ref.backend != target.backend:
-        ref = route(model, target.backend)
-    return ref, target
+    return target
 
 
 # --- pull --------------------------------------------------------------------------------------

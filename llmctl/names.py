@@ -48,8 +48,9 @@ _OLLAMA_PARTS: dict[str, tuple[re.Pattern[str], str, int]] = {
     "namespace": (re.compile(r"[A-Za-z0-9_-]*"), "letters, digits, '_', '-'", 80),
     "model": (re.compile(r"[A-Za-z0-9_.-]*"), "letters, digits, '_', '.', '-'", 80),
     "tag": (re.compile(r"[A-Za-z0-9_.-]*"), "letters, digits, '_', '.', '-'", 80),
-    "digest": (re.compile(r"[A-Za-z0-9_:-]*"), "letters, digits, '_', ':', '-'", 80),
 }
+# An Ollama digest, as the server stores blobs: sha256 and 64 lower-case hex digits.
+_OLLAMA_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _FIRST_OK = re.compile(r"[A-Za-z0-9_]")
 
 
@@ -112,7 +113,10 @@ def parse_ollama_name(ref: str) -> OllamaName:
     digest: str | None = None
     if "@" in s:
         s, digest = s.rsplit("@", 1)
-        _check_ollama_part(ref, "digest", digest)
+        if not _OLLAMA_DIGEST.fullmatch(digest):
+            raise _bad(ref, f"the digest {digest!r} is not sha256: and 64 lower-case hex "
+                            "digits", "Copy the digest whole from `ollama list` or the "
+                            "registry, or drop the @... part.")
     tag = DEFAULT_TAG
     if s.rfind(":") > s.rfind("/"):
         s, tag = s.rsplit(":", 1)
@@ -358,3 +362,202 @@ def model_matches(wanted: str, have: str, server: str) -> bool:
     if server == "docker-model-runner":
         return same_model(wanted if "/" in wanted else f"ai/{wanted}", have, MODEL_RUNNER)
     return wanted.lower() == have.lower()
+
+
+# --- text from the command line: instance and endpoint names, model ids per server ----------
+#
+# Each value is checked before anything is sent or written. Common to all: not empty, no
+# whitespace, no control characters and no invisible format characters (bidi overrides such
+# as U+202E, zero-width spaces), which would make a name look like another one on a terminal.
+# Messages show the value with repr(), which escapes all of those.
+
+INSTANCE_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+ENDPOINT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# Hugging Face repo ids (huggingface_hub validate_repo_id): [namespace/]name, each part
+# letters, digits, '-', '_', '.', at most 96 characters, no '--' or '..', not starting or
+# ending with '-' or '.'.
+_HF_PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?")
+# llama.cpp `-hf user/repo[:quant]`: the quantization tag (Q4_K_M, q8_0, UD-Q4_K_XL).
+_QUANT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+# LocalAI: a gallery model name, optionally gallery@name, optionally :variant.
+_LOCALAI_NAME = re.compile(
+    r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}@)?[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63})?"
+)
+# LocalAI installs models from these URL schemes (its model-URL docs); plain http and file://
+# are refused: one downloads weights without TLS, the other reads the container's files.
+LOCALAI_SCHEMES = ("https", "huggingface", "hf", "ollama", "oci", "github")
+MAX_MODEL_ID = 256
+
+
+def _hidden_char(value: str) -> str | None:
+    """The first control, format (bidi, zero-width) or separator character, if any."""
+    import unicodedata
+
+    for c in value:
+        if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            return c
+    return None
+
+
+def check_text(value: str, what: str, example: str | None = None) -> str:
+    """Not empty, no whitespace, no control or invisible characters; returns ``value``."""
+    hint = f"Example: {what} {example}" if example else None
+    if value == "" or value.strip() == "":
+        raise UsageError(f"{what} is empty", hint)
+    bad = _hidden_char(value)
+    if bad is not None:
+        raise UsageError(
+            f"{what} {value!r} contains the control or invisible character "
+            f"U+{ord(bad):04X}", "Type the name again by hand; pasted text can hide such "
+            "characters.")
+    if any(c.isspace() for c in value):
+        raise UsageError(f"{what} {value!r} contains whitespace", hint)
+    return value
+
+
+def _no_url(value: str, what: str, hint: str) -> None:
+    if "://" in value:
+        raise UsageError(f"{what} {value!r} is a URL, not a model name", hint)
+
+
+def _no_traversal(value: str, what: str, hint: str | None = None) -> None:
+    parts = re.split(r"[/\\]", value)
+    if ".." in parts:
+        raise UsageError(f"{what} {value!r} contains '..' (a path outside its folder)", hint)
+
+
+def validate_instance_name(value: str, what: str = "--name") -> str:
+    """An llmctl instance (``--name``): it becomes a container name (``llmctl-NAME``), a
+    label value and the prefix of its volumes' names."""
+    check_text(value, what, "ollama-2")
+    if not INSTANCE_RE.fullmatch(value):
+        raise UsageError(
+            f"{what} {value!r} is not a valid name",
+            "Use lower-case letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit (at most 63 characters).",
+        )
+    return value
+
+
+def validate_endpoint_name(value: str, what: str = "--name") -> str:
+    """The name of an entry in endpoints.yaml."""
+    check_text(value, what, "local-ollama")
+    if not ENDPOINT_NAME_RE.fullmatch(value):
+        raise UsageError(
+            f"{what} {value!r} is not a valid endpoint name",
+            "Use letters, digits, '.', '_' or '-', starting with a letter or digit (at most "
+            "63 characters).",
+        )
+    return value
+
+
+def validate_model_id(value: str, what: str = "--model") -> str:
+    """A model id an OpenAI-compatible server lists in /v1/models (any server: vLLM's
+    served name, llama.cpp's alias or model path, LocalAI's model name). Servers accept
+    almost any text, so only what is never a model id is refused: URLs, '..' path parts,
+    option-like values and over-long ones."""
+    check_text(value, what, "Qwen/Qwen3-0.6B")
+    hint = "Give the id the server lists (`llmctl models --endpoint URL`)."
+    _no_url(value, what, hint)
+    _no_traversal(value, what, hint)
+    if value.startswith("-"):
+        raise UsageError(f"{what} {value!r} starts with '-'", hint)
+    if len(value) > MAX_MODEL_ID:
+        raise UsageError(f"{what} is {len(value)} characters long (at most {MAX_MODEL_ID})")
+    return value
+
+
+def validate_hf_repo_id(value: str, what: str = "--model", *, quant: bool = False,
+                        namespace: bool = False) -> str:
+    """A Hugging Face repo id (``org/name``), as vLLM and TGI download it; with ``quant``
+    the ``:QUANT`` suffix llama.cpp's ``-hf`` takes; ``namespace`` makes ``org/`` required."""
+    example = "ggml-org/SmolLM2-360M-Instruct-GGUF:Q4_K_M" if quant else "Qwen/Qwen3-0.6B"
+    check_text(value, what, example)
+    hint = (f"Use a Hugging Face repo id such as {example} (letters, digits, '-', '_', '.'; "
+            "one '/' between owner and name).")
+    _no_url(value, what, hint)
+    _no_traversal(value, what, hint)
+    repo, tag = value, None
+    if quant and ":" in value:
+        repo, tag = value.rsplit(":", 1)
+        if not _QUANT.fullmatch(tag):
+            raise UsageError(f"{what} {value!r}: the quantization {tag!r} is not a tag such "
+                             "as Q4_K_M", hint)
+    parts = repo.split("/")
+    if len(parts) > 2 or (namespace and len(parts) != 2):
+        raise UsageError(f"{what} {value!r} is not a Hugging Face repo id (owner/name)", hint)
+    for part in parts:
+        if not _HF_PART.fullmatch(part) or "--" in part or ".." in part:
+            raise UsageError(f"{what} {value!r}: {part!r} is not a valid repo id part", hint)
+    if repo.endswith((".git", ".ipynb")):
+        raise UsageError(f"{what} {value!r} is not a Hugging Face repo id", hint)
+    return value
+
+
+def validate_localai_model(value: str, what: str = "--model") -> str:
+    """LocalAI's startup models: a gallery name (``[gallery@]name[:variant]``) or a model
+    URL with one of :data:`LOCALAI_SCHEMES`."""
+    from urllib.parse import urlsplit
+
+    check_text(value, what, "llama-3.2-1b-instruct:q4_k_m")
+    hint = ("Use a LocalAI gallery name (llama-3.2-1b-instruct:q4_k_m) or a model URL "
+            f"({', '.join(s + '://' for s in LOCALAI_SCHEMES)}).")
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in LOCALAI_SCHEMES:
+            raise UsageError(f"{what} {value!r}: LocalAI model URLs may not use "
+                             f"{parts.scheme + '://'!r}", hint)
+        if not (parts.netloc or parts.path.strip("/")):
+            raise UsageError(f"{what} {value!r} names no model", hint)
+        _no_traversal(parts.path, what, hint)
+        if len(value) > 2048:
+            raise UsageError(f"{what} is {len(value)} characters long (at most 2048)")
+        return value
+    if not _LOCALAI_NAME.fullmatch(value):
+        raise UsageError(f"{what} {value!r} is not a LocalAI model name", hint)
+    return value
+
+
+def validate_gguf_filename(name: str, what: str = "--model-file") -> str:
+    """The file name of a GGUF model: mounted into the container and given to the server
+    (and, without --model, its model id): no path parts, nothing hidden, no leading '-'."""
+    check_text(name.replace(" ", "_"), what)  # a space in a file name is harmless
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise UsageError(f"{what} {name!r} is not a file name")
+    if name.startswith("-"):
+        raise UsageError(f"{what} {name!r} starts with '-' (the server would read it as an "
+                         "option)", "Rename the file.")
+    return name
+
+
+def validate_server_model(value: str, kind: str, what: str = "--model") -> str:
+    """``value`` checked against the grammar of the server ``kind`` that receives it: a
+    profile kind (vllm, tgi, llamacpp, localai, ollama, openai) or an endpoint's server
+    (ollama, docker-model-runner, openai-compatible ...)."""
+    if kind == "ollama":
+        check_text(value, what, "llama3.2")
+        parse_ollama_name(value)
+    elif kind in ("docker-model-runner", MODEL_RUNNER):
+        check_text(value, what, "ai/smollm2")
+        parse_model_runner_ref(value)
+    elif kind in ("vllm", "tgi"):
+        validate_hf_repo_id(value, what)
+    elif kind == "llamacpp":
+        validate_hf_repo_id(value, what, quant=True, namespace=True)
+    elif kind == "localai":
+        validate_localai_model(value, what)
+    else:
+        validate_model_id(value, what)
+    return value
+
+
+def validate_endpoint_model(value: str, *, api: str | None, llm_type: str | None = None,
+                            what: str = "--model") -> str:
+    """A model name for an endpoint (``chat``, ``endpoint write``): Model Runner's grammar
+    for a Model Runner, Ollama's for the Ollama API, else an OpenAI model id."""
+    if llm_type == "docker-model-runner":
+        return validate_server_model(value, MODEL_RUNNER, what)
+    if api == "ollama":
+        return validate_server_model(value, "ollama", what)
+    return validate_model_id(value, what)

@@ -9,11 +9,20 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import os
 import re
+import secrets as _random
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from llmctl import __version__
 from llmctl.errors import LlmctlError, UsageError
+from llmctl.names import (
+    validate_gguf_filename,
+    validate_instance_name,
+    validate_model_id,
+    validate_server_model,
+)
 from llmctl.profiles import ENV_KEY_RE, VOLUME_RE, Profile, validate_image
 
 LABEL_PREFIX = "io.llmctl"
@@ -24,12 +33,16 @@ LABEL_API = f"{LABEL_PREFIX}.api"
 LABEL_SPEC_HASH = f"{LABEL_PREFIX}.spec-hash"
 LABEL_VERSION = f"{LABEL_PREFIX}.version"
 LABEL_PORT = f"{LABEL_PREFIX}.container-port"
+# Salted, stretched fingerprints of the secrets the container was given (never the values,
+# never a plain hash): lets a later `up` tell that a token changed. See secrets_label().
+LABEL_SECRETS = f"{LABEL_PREFIX}.secrets"
 
-INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 LOOPBACK_BINDS = ("127.0.0.1", "::1")
-# A model reference as servers take it (HF repo, gallery name, path): one word, no flag.
-MODEL_RE = re.compile(r"^[^\s-][^\s]{0,255}$")
 REDACTED = "***"
+# --env keys that hold secrets by their look: masked, kept out of the spec hash.
+SECRET_KEY_RE = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+FINGERPRINT_ROUNDS = 100_000
+FINGERPRINT_VERSION = "v1"
 SPLIT_GGUF_RE = re.compile(r"-[0-9]{5}-of-[0-9]{5}\.gguf$")
 CPU_ALTERNATIVES = (
     "`llmctl up llamacpp --model-file PATH.gguf`, `llmctl up ollama` or "
@@ -81,6 +94,8 @@ class UpOptions:
     model: str | None = None  # --model: a model reference the server resolves itself
     model_file: str | None = None  # --model-file: a path on this machine
     token_file: str | None = None  # --hf-token-file: where the HF token is (never the token)
+    # --yes: the user confirmed mounting a system folder or their whole home (--volume).
+    confirm_host_folder: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,44 +171,132 @@ def validate_port(port: int, what: str = "--port") -> int:
     return port
 
 
-def parse_env(items: list[str]) -> dict[str, str]:
+def parse_env(items: list[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``--env KEY=VALUE`` items; ``--env KEY`` takes KEY's value from llmctl's own
+    environment, as `docker run -e KEY` does (which keeps a secret out of argv)."""
     env: dict[str, str] = {}
+    source = os.environ if environ is None else environ
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not ENV_KEY_RE.match(key):
-            raise UsageError(f"--env {item!r} is not KEY=VALUE", "Example: --env OLLAMA_DEBUG=1")
+        if not ENV_KEY_RE.match(key):
+            shown = f"{key}=***" if sep else key  # never echo a value: it may be a secret
+            raise UsageError(f"--env {shown!r} is not KEY=VALUE (or KEY, taken from the "
+                             "environment)", "Example: --env OLLAMA_DEBUG=1")
+        if not sep:
+            if key not in source:
+                raise UsageError(f"--env {key!r} is not KEY=VALUE, and {key} is not set in "
+                                 "the environment to take its value from",
+                                 f"Export {key} first, or give --env {key}=VALUE.")
+            value = source[key]
         env[key] = value
     return env
 
 
-def validate_model(model: str) -> str:
-    if not MODEL_RE.match(model):
-        raise UsageError(
-            f"--model {model!r} is not a model reference",
-            "Use one word such as Qwen/Qwen3-0.6B (no spaces, not starting with '-').",
-        )
-    return model
+def looks_secret(key: str, secret_names: Iterable[str] = ()) -> bool:
+    """A profile's secret, or a name that looks like one (``*TOKEN*``, ``*KEY*``,
+    ``*SECRET*``, ``*PASSWORD*``, case-insensitive)."""
+    return key in set(secret_names) or bool(SECRET_KEY_RE.search(key))
 
 
-def is_host_path(value: str) -> bool:
-    """``--volume`` names a host folder (bind mount) rather than a named volume."""
-    return value.startswith(("/", "~", ".")) or "\\" in value or ":\\" in value
+def split_env(env: Mapping[str, str], secret_names: Iterable[str] = ()) -> tuple[
+        dict[str, str], dict[str, str]]:
+    """``--env`` items as (plain, secret): secrets are masked in every output."""
+    names = set(secret_names)
+    plain = {k: v for k, v in env.items() if not looks_secret(k, names)}
+    return plain, {k: v for k, v in env.items() if k not in plain}
 
 
-def _model_parts(
-    profile: Profile, opts: UpOptions, model_file: ModelFile | None
-) -> tuple[list[str], dict[str, str], list[BindMount], str | None]:
-    """Command arguments, environment, mounts and the expected model id for the model."""
+def _fingerprint(name: str, value: str, salt: str) -> str:
+    # PBKDF2 with a per-container salt: the label cannot be looked up in a table, and
+    # guessing a short token from it costs FINGERPRINT_ROUNDS hashes per guess.
+    raw = hashlib.pbkdf2_hmac("sha256", value.encode(), f"{salt}:{name}".encode(),
+                              FINGERPRINT_ROUNDS)
+    return raw[:8].hex()
+
+
+def new_salt() -> str:
+    return _random.token_hex(8)
+
+
+def secrets_label(values: Mapping[str, str], salt: str) -> str:
+    """``v1:SALT:NAME=FP,...``: one salted fingerprint per secret, for the secrets label."""
+    fps = ",".join(f"{n}={_fingerprint(n, values[n], salt)}" for n in sorted(values))
+    return f"{FINGERPRINT_VERSION}:{salt}:{fps}"
+
+
+def parse_secrets_label(label: str | None) -> tuple[str, dict[str, str]] | None:
+    """(salt, {name: fingerprint}) of a secrets label; None when absent or unreadable."""
+    if not label:
+        return None
+    version, sep, rest = label.partition(":")
+    salt, sep2, fps = rest.partition(":")
+    if version != FINGERPRINT_VERSION or not sep or not sep2 or not salt:
+        return None
+    found: dict[str, str] = {}
+    for item in filter(None, fps.split(",")):
+        name, _, fp = item.partition("=")
+        found[name] = fp
+    return salt, found
+
+
+def secrets_changed(old_label: str | None, new_label: str | None) -> tuple[
+        list[str], list[str]] | None:
+    """Compare two secrets labels made with the same salt: (changed or added, dropped)
+    secret names; None when the old one is unknown (no label: made by an older llmctl)."""
+    old = parse_secrets_label(old_label)
+    if old is None:
+        return None
+    new = parse_secrets_label(new_label)
+    new_fps = new[1] if new else {}
+    changed = sorted(n for n, fp in new_fps.items() if old[1].get(n) != fp)
+    dropped = sorted(n for n in old[1] if n not in new_fps)
+    return changed, dropped
+
+
+def check_instance(opts: UpOptions, profile: Profile) -> str:
+    """The instance name (``--name``, else the profile's): an empty ``--name`` is an error,
+    never silently the default."""
+    if opts.name is None:
+        return profile.name
+    return validate_instance_name(opts.name)
+
+
+def check_options(profile: Profile, opts: UpOptions) -> None:
+    """Every check on ``opts`` that needs neither the engine nor the file system: run
+    before Docker is contacted, so a bad command line is a usage error even when the engine
+    is down."""
+    check_instance(opts, profile)
+    validate_bind(opts.bind)
+    if opts.port is not None:
+        validate_port(opts.port)
+    problem = validate_image(opts.image) if opts.image is not None else None
+    if problem:
+        raise UsageError(f"--image: {problem}", "Example: --image ollama/ollama:0.17.1")
+    if opts.gpus not in ("auto", "all", "none"):
+        raise UsageError(f"--gpus {opts.gpus!r} is not one of auto, all, none")
+    check_model_options(profile, opts.model, has_file=opts.model_file is not None)
+    for key in opts.env:
+        if not ENV_KEY_RE.match(key):
+            raise UsageError(f"--env {key!r} is not a valid variable name")
+
+
+def check_model_options(profile: Profile, model: str | None, *, has_file: bool) -> None:
+    """``--model`` / ``--model-file`` against what the profile takes, and ``--model``
+    against the grammar of the server that receives it."""
     m = profile.model
     if m is None:
-        if opts.model or model_file:
-            flag = "--model" if opts.model else "--model-file"
+        if model is not None or has_file:
+            flag = "--model" if model is not None else "--model-file"
             raise UsageError(f"profile {profile.name!r} takes no {flag}",
                              "Its image chooses the model itself; drop the option.")
-        return [], {}, [], None
-    if opts.model:
-        validate_model(opts.model)
-    if not opts.model and model_file is None:
+        return
+    if model is not None:
+        if has_file and m.alias_arg:
+            # With --model-file, --model only names the loaded file (the server's alias).
+            validate_model_id(model)
+        else:
+            validate_server_model(model, profile.kind)
+    if model is None and not has_file:
         if m.required:
             ways = []
             if m.file_arg:
@@ -204,17 +307,39 @@ def _model_parts(
                 f"{profile.name} needs a model: {' or '.join(ways)}",
                 "Without one the server would start its own default model, not yours.",
             )
+        return
+    if has_file:
+        if not m.file_arg:
+            raise UsageError(f"profile {profile.name!r} takes no --model-file",
+                             "Name the model with --model instead.")
+        if model is not None and not m.alias_arg:
+            raise UsageError("--model and --model-file cannot be combined for "
+                             f"{profile.name!r}", "Give one of them.")
+    elif not (m.arg or m.env):
+        raise UsageError(f"profile {profile.name!r} takes a model file only",
+                         "Use --model-file PATH.")
+
+
+def _absolute(path: str) -> bool:
+    """An absolute host path (POSIX, or a Windows drive path)."""
+    return path.startswith("/") or bool(re.match(r"[A-Za-z]:[\\/]", path))
+
+
+def _model_parts(
+    profile: Profile, opts: UpOptions, model_file: ModelFile | None
+) -> tuple[list[str], dict[str, str], list[BindMount], str | None]:
+    """Command arguments, environment, mounts and the expected model id for the model."""
+    m = profile.model
+    check_model_options(profile, opts.model, has_file=model_file is not None)
+    if model_file is not None:
+        validate_gguf_filename(model_file.filename)
+    if m is None or (not opts.model and model_file is None):
         return [], {}, [], None
     args: list[str] = []
     env: dict[str, str] = {}
     mounts: list[BindMount] = []
     if model_file is not None:
-        if not m.file_arg:
-            raise UsageError(f"profile {profile.name!r} takes no --model-file",
-                             "Name the model with --model instead.")
-        if opts.model and not m.alias_arg:
-            raise UsageError("--model and --model-file cannot be combined for "
-                             f"{profile.name!r}", "Give one of them.")
+        assert m.file_arg is not None  # check_model_options refused a profile without one
         target_dir = m.file_target.rstrip("/")
         path = f"{target_dir}/{model_file.filename}"
         if SPLIT_GGUF_RE.search(model_file.filename):
@@ -231,9 +356,6 @@ def _model_parts(
             model_id = path
         return args, env, mounts, model_id
     assert opts.model is not None
-    if not (m.arg or m.env):
-        raise UsageError(f"profile {profile.name!r} takes a model file only",
-                         "Use --model-file PATH.")
     if m.arg:
         args += [m.arg, opts.model]
     if m.env:
@@ -274,16 +396,15 @@ def plan_container(
     gpu_available: bool | None,
     model_file: ModelFile | None = None,
     secrets: dict[str, str] | None = None,
+    secret_salt: str | None = None,
 ) -> ContainerSpec:
     """The container llmctl will run for ``profile``. ``host_port`` is already chosen
     (an explicit --port, the profile default, or the next free port). ``model_file`` and
-    ``secrets`` were resolved on the host by the caller (llmctl.inputs)."""
-    instance = opts.name or profile.name
-    if not INSTANCE_RE.match(instance):
-        raise UsageError(
-            f"--name {instance!r} is not a valid name",
-            "Use lower-case letters, digits, '.', '_' or '-' (at most 63 characters).",
-        )
+    ``secrets`` were resolved on the host by the caller (llmctl.inputs). ``secret_salt``:
+    the salt of the existing container's secrets label, so fingerprints compare (a new one
+    is drawn when None). ``--env`` items that are, or look like, secrets join ``secrets``:
+    given to the container, never printed, labelled or hashed."""
+    instance = check_instance(opts, profile)
     bind = validate_bind(opts.bind)
     validate_port(host_port)
     image = opts.image or profile.image
@@ -295,7 +416,7 @@ def plan_container(
     volumes = []
     for i, vol in enumerate(profile.volumes):
         name = vol.name
-        if i == 0 and opts.volume and opts.volume.startswith("/"):
+        if i == 0 and opts.volume and _absolute(opts.volume):
             # A host folder (absolute, resolved by the caller): bind-mounted read-write.
             mounts.append(BindMount(opts.volume, vol.target, read_only=False))
             continue
@@ -305,20 +426,21 @@ def plan_container(
             # A second instance gets its own data unless --volume says otherwise.
             name = f"{instance}-{vol.name}"
         if not VOLUME_RE.match(name):
-            raise UsageError(f"--volume {name!r} is not a valid volume name")
+            raise UsageError(
+                f"--volume {name!r} is neither a volume name nor an absolute folder",
+                "A volume name is letters, digits, '_', '.', '-'; a host folder is given as "
+                "/path, ~/path or ./path.")
         volumes.append(VolumeMount(name, vol.target))
     if opts.volume and not profile.volumes:
         raise UsageError(f"profile {profile.name!r} has no volume to rename with --volume")
 
     gpus = choose_gpus(profile, opts.gpus, gpu_available)
 
-    env = {**profile.env, **model_env, **opts.env}
-    secret_env = dict(secrets or {})
-    clash = sorted(set(secret_env) & set(env))
-    if clash:
-        raise UsageError(f"--env {clash[0]}: that variable is a secret of this profile",
-                         "Pass secrets through the environment or a token file, never "
-                         "on the command line.")
+    plain_env, env_secrets = split_env(opts.env, (s.env for s in profile.secrets))
+    env = {k: v for k, v in {**profile.env, **model_env, **plain_env}.items()
+           if k not in env_secrets}
+    # An explicit --env wins over a secret found in the environment or a token file.
+    secret_env = {**(secrets or {}), **env_secrets}
     command = (*profile.command, *model_args)
     ports = (PortBinding(bind, host_port, profile.container_port),)
     hashed: dict[str, object] = {
@@ -343,6 +465,9 @@ def plan_container(
         LABEL_SPEC_HASH: spec_hash(hashed),
         LABEL_VERSION: __version__,
     }
+    # Always set (also with no secrets), so a later `up` can tell "a token was added" from
+    # "made by an llmctl that did not record it".
+    labels[LABEL_SECRETS] = secrets_label(secret_env, secret_salt or new_salt())
     return ContainerSpec(
         name=container_name(instance), instance=instance, profile=profile.name,
         api=profile.api, image=image, command=command, env=env, ports=ports,

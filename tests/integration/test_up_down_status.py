@@ -40,7 +40,7 @@ def test_full_lifecycle_keeps_models_in_the_volume(
              "--timeout", "60", "--progress", "plain")
     assert up.code == 0, up.stderr
     # The image was not present: it was pulled through the streaming API, with progress.
-    assert "pulling image" in up.stderr
+    assert up.stderr.count(f"pulling {pullable_image}") == 1  # said once
     assert f"endpoint (this machine):   http://127.0.0.1:{port}" in up.stdout
     assert f"llmctl-{instance}:11434" in up.stdout  # the endpoint for other containers
     (c,) = containers(docker_client, instance)
@@ -300,3 +300,99 @@ def test_down_during_up_ends_cleanly(cli, docker_client, instance: str, fake_ima
     assert up.code == 6, up.stderr
     assert "the container was removed" in up.stderr and "Traceback" not in up.stderr
     assert containers(docker_client, instance) == []
+
+
+# --- hardening (issue 10) ---------------------------------------------------------------------
+
+def test_offline_pull_is_said_once_and_names_the_ways_out(
+    cli, docker_client, instance: str  # type: ignore[no-untyped-def]
+) -> None:
+    # A registry that cannot be resolved (.invalid never resolves): what an offline engine
+    # meets for docker.io. The error names --image, `docker pull` and `docker load`.
+    image = f"llmctl-test.invalid/{instance}/ollama:0.17.1"
+    res = cli("up", "ollama", "--name", instance, "--port", str(free_port()), "--image", image,
+              "--progress", "plain")
+    assert res.code == 1, res.stderr
+    assert res.stdout == ""
+    said = [line for line in res.stderr.splitlines() if not line.startswith(("error:", "hint:"))]
+    assert said == [f"pulling {image}"]  # once: no "note: pulling image" besides
+    first, hint = [line for line in res.stderr.splitlines()
+                   if line.startswith(("error:", "hint:"))]
+    assert first.startswith(f"error: pulling image {image} failed: this Docker engine cannot "
+                            "reach its registry")
+    for needle in ("--image REF", f"docker pull {image}", "docker load"):
+        assert needle in hint
+    assert containers(docker_client, instance) == []
+
+
+def test_port_conflict_hint_names_the_instance_holding_it(
+    cli, docker_client, ollama_up, fake_image: str  # type: ignore[no-untyped-def]
+) -> None:
+    holder, url = ollama_up
+    port = url.rsplit(":", 1)[1]
+    other = f"{holder}-b"
+    try:
+        res = cli("up", "ollama", "--name", other, "--port", port, "--image", fake_image)
+        assert res.code == 5, res.stderr
+        assert f"llmctl's container llmctl-{holder} (instance {holder})" in res.stderr
+        assert f"Or stop it with `llmctl down ollama --name {holder}`." in res.stderr
+        assert "..." not in res.stderr
+    finally:
+        for c in containers(docker_client, other):
+            c.remove(force=True)
+
+
+def test_changed_secret_is_reported_and_recreate_applies_it(
+    cli, docker_client, instance: str, fake_image: str  # type: ignore[no-untyped-def]
+) -> None:
+    # A secret-looking --env taken from the environment (`-e KEY`): never in argv, output
+    # or labels; a changed value is found by its salted fingerprint.
+    port = free_port()
+    base = ("up", "ollama", "--name", instance, "--port", str(port), "--image", fake_image,
+            "-e", "LLMCTL_TEST_TOKEN", "--no-wait")
+    first = cli(*base, "--json", env={"LLMCTL_TEST_TOKEN": "tok-one-1111"})
+    assert first.code == 0, first.stderr
+    (c,) = containers(docker_client, instance)
+    assert "LLMCTL_TEST_TOKEN=tok-one-1111" in c.attrs["Config"]["Env"]
+    label = c.labels["io.llmctl.secrets"]
+    assert "tok-one" not in label and "LLMCTL_TEST_TOKEN=" in label
+    same = cli(*base, "--json", env={"LLMCTL_TEST_TOKEN": "tok-one-1111"})
+    assert same.code == 0 and same.json()["result"]["action"] in ("reused", "started")
+    changed = cli(*base, env={"LLMCTL_TEST_TOKEN": "tok-two-2222"})
+    assert changed.code == 5
+    assert (f"error: llmctl-{instance} runs with another LLMCTL_TEST_TOKEN than the one given "
+            "now") in changed.stderr
+    assert "--recreate" in changed.stderr
+    assert "tok-" not in changed.stdout + changed.stderr
+    redo = cli(*base, "--recreate", "--json", env={"LLMCTL_TEST_TOKEN": "tok-two-2222"})
+    assert redo.code == 0, redo.stderr
+    assert redo.json()["result"]["action"] == "recreated"
+    assert "tok-" not in redo.stdout + redo.stderr
+    (c,) = containers(docker_client, instance)
+    assert "LLMCTL_TEST_TOKEN=tok-two-2222" in c.attrs["Config"]["Env"]
+
+
+def test_host_folder_is_named_in_the_output(
+    cli, docker_client, instance: str, fake_image: str, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    data = tmp_path / "ollama-data"
+    data.mkdir()
+    res = cli("up", "ollama", "--name", instance, "--port", str(free_port()), "--image",
+              fake_image, "--volume", "./ollama-data", "--no-wait", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert (f"  host folder: {data.resolve()} -> /root/.ollama (read-write)"
+            in res.stdout.splitlines())
+    (c,) = containers(docker_client, instance)
+    (mount,) = c.attrs["Mounts"]
+    assert (mount["Type"], mount["Source"], mount["RW"]) == ("bind", str(data.resolve()), True)
+
+
+def test_bad_name_is_a_usage_error_before_the_engine(cli) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = {"DOCKER_HOST": f"tcp://127.0.0.1:{s.getsockname()[1]}"}
+    for args in (("up", "ollama", "--name", "a/b"), ("down", "--name", "a/b"),
+                 ("up", "ollama", "--name", "")):
+        res = cli(*args, env=dead)
+        assert res.code == 2, (args, res.stderr)
+        assert res.stderr.startswith("error: --name")

@@ -166,3 +166,27 @@ def test_engine_kinds_from_recorded_documents() -> None:
     assert facts_from(*PODMAN).kind == "Podman"
     rootless = facts_from(*ROOTLESS)
     assert rootless.kind == "Docker Engine" and rootless.rootless
+
+
+# --- pull errors: one clear line with the fix for each case --------------------------------
+
+from llmctl.engine.docker_engine import image_pull_error  # noqa: E402
+
+
+@pytest.mark.parametrize(("message", "reason"), [
+    ('Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io on '
+     '10.255.255.53:53: no such host', "unreachable"),
+    ('Get "https://r.example/v2/": net/http: request canceled while waiting for connection '
+     '(Client.Timeout exceeded while awaiting headers)', "unreachable"),
+    ("manifest for ollama/ollama:9.9 not found: manifest unknown", "not-found"),
+    ("unauthorized: authentication required", "denied"),
+    ("something else went wrong", "failed"),
+])
+def test_pull_errors_are_classified_with_a_fix(message: str, reason: str) -> None:
+    err = image_pull_error("ollama/ollama:0.17.1", message, "--image REF")
+    assert err.details["reason"] == reason
+    assert "\n" not in err.message
+    if reason == "unreachable":
+        assert "cannot reach its registry" in err.message
+        for needle in ("--image REF", "docker pull ollama/ollama:0.17.1", "docker load"):
+            assert needle in (err.hint or "")

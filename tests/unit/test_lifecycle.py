@@ -46,8 +46,11 @@ class MemoryEngine:
     def image_present(self, image: str) -> bool:
         return image in self.pulled
 
-    def pull_image(self, image: str, on_event=None) -> None:  # type: ignore[no-untyped-def]
+    def pull_image(self, image: str, on_event=None, **_kw) -> None:  # type: ignore[no-untyped-def]
         self.pulled.append(image)
+
+    def has_network(self, name: str = "llmctl") -> bool:
+        return bool(self.created)
 
     def _info(self, spec, state: str) -> ContainerInfo:  # type: ignore[no-untyped-def]
         return ContainerInfo(
@@ -245,3 +248,105 @@ def test_status_does_not_call_a_remote_loopback_server_down(ollama, fake_ollama)
     (entry,) = lifecycle.status(eng)
     assert entry.server.endpoint == f"http://gpu-box:{fake_ollama.port}"
     assert entry.health == "unknown" and "ssh -L" in entry.detail
+
+
+# --- hardening: secrets, dry runs, the port-conflict hint, the pull note --------------------
+
+TOKEN_A = "tok-A-0123456789"
+TOKEN_B = "tok-B-9876543210"
+
+
+def test_changed_secret_is_named_and_recreate_applies_it(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    eng = MemoryEngine()
+    up(eng, ollama, port=fake_ollama.port, env={"MY_TOKEN": TOKEN_A})
+    label = eng.containers["llmctl-ollama"].labels["io.llmctl.secrets"]
+    # Salted, stretched and truncated: neither the token nor its plain hash is in it.
+    assert TOKEN_A not in label and hashlib.sha256(TOKEN_A.encode()).hexdigest()[:16] \
+        not in label
+    assert label.startswith("v1:") and "MY_TOKEN=" in label
+    # The same secret: reused, and the salt is kept (so fingerprints compare).
+    assert up(eng, ollama, port=fake_ollama.port, env={"MY_TOKEN": TOKEN_A}).action == "reused"
+    assert eng.containers["llmctl-ollama"].labels["io.llmctl.secrets"] == label
+    with pytest.raises(ConflictError) as err:
+        up(eng, ollama, port=fake_ollama.port, env={"MY_TOKEN": TOKEN_B})
+    assert err.value.message == "llmctl-ollama runs with another MY_TOKEN than the one given now"
+    assert "--recreate" in (err.value.hint or "")
+    assert TOKEN_A not in str(err.value.to_dict()) and TOKEN_B not in str(err.value.to_dict())
+    res = lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port, env={"MY_TOKEN": TOKEN_B}),
+                       recreate=True)
+    assert res.action == "recreated" and eng.removed == ["llmctl-ollama"]
+
+
+def test_a_secret_added_later_needs_recreate_a_dropped_one_is_a_note(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
+    eng = MemoryEngine()
+    up(eng, ollama, port=fake_ollama.port)
+    with pytest.raises(ConflictError, match="another MY_TOKEN"):
+        up(eng, ollama, port=fake_ollama.port, env={"MY_TOKEN": TOKEN_A})
+    lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port, env={"MY_TOKEN": TOKEN_A}),
+                 recreate=True)
+    said: list[str] = []
+    res = lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port), notify=said.append)
+    assert res.action == "reused"
+    assert said == ["llmctl-ollama keeps the MY_TOKEN it was started with (none is given "
+                    "now); --recreate starts it without"]
+
+
+def test_a_container_without_the_secrets_label_is_reused_with_a_note(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
+    eng = MemoryEngine()
+    up(eng, ollama, port=fake_ollama.port, env={"MY_TOKEN": TOKEN_A})
+    old = eng.containers["llmctl-ollama"]
+    labels = {k: v for k, v in old.labels.items() if k != "io.llmctl.secrets"}
+    eng.containers["llmctl-ollama"] = replace(old, labels=labels)  # made by an older llmctl
+    said: list[str] = []
+    res = lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port, env={"MY_TOKEN": TOKEN_B}),
+                       notify=said.append)
+    assert res.action == "reused"
+    assert said == ["llmctl-ollama was made by an llmctl that did not record its secrets: if "
+                    "MY_TOKEN changed since, --recreate applies it"]
+
+
+def test_dry_run_changes_nothing_and_says_what_would_happen(ollama) -> None:  # type: ignore[no-untyped-def]
+    eng = MemoryEngine()
+    res = lifecycle.dry_run(eng, ollama, UpOptions(port=1))
+    assert res.container == "create" and res.would_pull == [ollama.image]
+    assert res.would_create == ["network llmctl", "volume ollama-data",
+                                "container llmctl-ollama"]
+    assert eng.created == [] and eng.pulled == [] and eng.removed == []
+
+
+def test_dry_run_on_an_engine_without_gpu_warns_instead_of_refusing() -> None:
+    vllm = load_profile("vllm")
+    eng = MemoryEngine()
+    with pytest.raises(Exception, match="needs an NVIDIA GPU"):
+        lifecycle.up(eng, vllm, UpOptions(port=1, model="a/b"))
+    res = lifecycle.dry_run(eng, vllm, UpOptions(port=1, model="a/b"))
+    assert res.spec.gpus is True
+    (warning,) = res.warnings
+    assert warning.startswith("vllm needs an NVIDIA GPU") and "`up` would refuse" in warning
+    assert eng.created == []
+
+
+def test_port_conflict_hint_names_the_instance_to_take_down(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
+    eng = MemoryEngine()
+    lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port, name="t-first"), wait=False)
+    err = lifecycle.port_conflict(eng, fake_ollama.port, "127.0.0.1", explicit=True)
+    assert "llmctl's container llmctl-t-first (instance t-first)" in err.message
+    assert "Or stop it with `llmctl down ollama --name t-first`." in (err.hint or "")
+    assert "..." not in (err.hint or "")
+
+
+def test_no_pulling_note_of_its_own(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
+    # The progress renderer says "pulling IMAGE"; a note as well printed it twice.
+    said: list[str] = []
+    lifecycle.up(MemoryEngine(), ollama, UpOptions(port=fake_ollama.port), notify=said.append)
+    assert not [m for m in said if "pulling" in m]
+
+
+def test_empty_name_is_never_the_default_instance(ollama) -> None:  # type: ignore[no-untyped-def]
+    eng = MemoryEngine()
+    with pytest.raises(UsageError, match="--name is empty"):
+        lifecycle.dry_run(eng, ollama, UpOptions(name=""))
+    with pytest.raises(UsageError, match="--name is empty"):
+        lifecycle.down(eng, "ollama", name="")

@@ -500,3 +500,79 @@ def test_runner_plan_adds_the_bridge_gateway_binding_like_the_plugin() -> None:
         ("127.0.0.1", 12434, 12434), ("172.17.0.1", 12434, 12434)]
     assert spec.bind == "127.0.0.1" and not spec.exposed  # loopback stays first
     assert [p.host_ip for p in plan_runner_container(12434, "none").ports] == ["127.0.0.1"]
+
+
+# --- up --dry-run: read only ---------------------------------------------------------------
+@dataclass
+class ReadOnlyEngine(FakeEngine):
+    """A FakeEngine that fails the test on any call that would change the engine."""
+
+    images: tuple[str, ...] = ()
+    network: bool = False
+
+    def image_present(self, image: str) -> bool:
+        return image in self.images
+
+    def has_network(self, name: str = "llmctl") -> bool:
+        return self.network
+
+    def bridge_gateway(self) -> str | None:
+        return "172.17.0.1"
+
+    def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
+        raise AssertionError("a dry run removed a container")
+
+    def run(self, spec: Any) -> Any:
+        raise AssertionError("a dry run created a container")
+
+    def start(self, name: str) -> Any:
+        raise AssertionError("a dry run started a container")
+
+    def pull_image(self, *args: Any, **kw: Any) -> None:
+        raise AssertionError("a dry run pulled an image")
+
+
+def test_engine_dry_run_says_what_would_be_pulled_and_created() -> None:
+    port = free_port()
+    plan = engine_runner(ReadOnlyEngine(), refused()).plan_up(port)
+    assert plan.container == "create" and plan.kind == "Docker Engine"
+    assert plan.spec is not None and plan.spec.image == "docker/model-runner:latest"
+    assert plan.would_pull == ["docker/model-runner:latest"]
+    assert plan.would_create == ["network llmctl", f"volume {VOLUME_NAME}",
+                                 f"container {CONTAINER_NAME}"]
+    assert plan.would_run == []
+    present = ReadOnlyEngine(images=("docker/model-runner:latest",), network=True,
+                             volumes={VOLUME_NAME: {}})
+    plan = engine_runner(present, refused()).plan_up(port)
+    assert plan.would_pull == [] and plan.would_create == [f"container {CONTAINER_NAME}"]
+
+
+def test_engine_dry_run_with_the_plugin_would_run_install_runner() -> None:
+    cli = FakeCli({("model", "status"): status_json(False)})
+    runner = ModelRunner(ReadOnlyEngine(), DockerCli(LOCAL, docker="sh", runner=cli),  # type: ignore[arg-type]
+                         os_name="linux", transport=refused())
+    plan = runner.plan_up(12999, gpu="none")
+    assert plan.container == "install" and plan.spec is None
+    assert plan.would_run == ["docker model install-runner --port 12999 --gpu none"]
+    assert [c[0][:2] for c in cli.calls] == [("model", "status")]  # nothing installed
+
+
+def test_engine_dry_run_on_an_existing_runner() -> None:
+    runner = ContainerInfo("r1", CONTAINER_NAME, "exited", "docker/model-runner:latest",
+                           labels={"com.docker.model-runner.role": "controller"},
+                           ports=(PublishedPort("127.0.0.1", 12434, 12434),))
+    engine = ReadOnlyEngine(containers=[runner])
+    assert engine_runner(engine, refused()).plan_up(12434).container == "start"
+    moved = engine_runner(engine, refused()).plan_up(12999)
+    assert moved.container == "refuse" and "already runs on port 12434" in (moved.reason or "")
+    again = engine_runner(engine, refused()).plan_up(12999, recreate=True)
+    assert again.container == "recreate" and again.would_remove == [f"container {CONTAINER_NAME}"]
+
+
+def test_desktop_dry_run_never_calls_enable() -> None:
+    port = free_port()
+    cli = FakeCli({})
+    plan = desktop_runner(cli, refused(), ReadOnlyEngine(DESKTOP_FACTS)).plan_up(port)
+    assert plan.container == "enable" and plan.kind == "Docker Desktop"
+    assert plan.would_run == [f"docker desktop enable model-runner --tcp {port}"]
+    assert cli.calls == []

@@ -235,3 +235,115 @@ def test_runner_normalization_is_idempotent(name: str, tag: str) -> None:
 @given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30))
 def test_routing_never_crashes(text: str) -> None:
     assert isinstance(routes_to_model_runner(text), bool)
+
+
+# --- digests, names and model ids from the command line ------------------------------------
+
+from llmctl.names import (  # noqa: E402
+    validate_endpoint_model,
+    validate_endpoint_name,
+    validate_gguf_filename,
+    validate_hf_repo_id,
+    validate_instance_name,
+    validate_localai_model,
+    validate_model_id,
+    validate_server_model,
+)
+
+GOOD_DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def test_ollama_digest_is_sha256_and_64_lower_case_hex() -> None:
+    assert parse_ollama_name(f"llama3@{GOOD_DIGEST}").digest == GOOD_DIGEST
+    assert route(f"llama3@{GOOD_DIGEST}").name == f"llama3@{GOOD_DIGEST}"
+    for bad in ("sha256:ZZZ", GOOD_DIGEST[:-1], GOOD_DIGEST.upper(), GOOD_DIGEST + "0",
+                "sha512:" + "0" * 64, "0" * 64, ""):
+        with pytest.raises(UsageError, match="is not sha256: and 64 lower-case hex"):
+            parse_ollama_name(f"llama3@{bad}")
+
+
+@pytest.mark.parametrize("value", ["", " ", "a/b", "A", "-x", "x" * 64, "../x", "a\x00b",
+                                   "a\u202eb", "a b", "a\u200bb"])
+def test_bad_instance_names(value: str) -> None:
+    with pytest.raises(UsageError) as err:
+        validate_instance_name(value)
+    assert err.value.exit_code == ExitCode.USAGE
+    assert "\u202e" not in err.value.message and "\x00" not in err.value.message
+
+
+def test_instance_and_endpoint_names_accept_the_usual() -> None:
+    for name in ("ollama", "t-1a2b", "my.server_2", "x" * 63):
+        assert validate_instance_name(name) == name
+    for name in ("Local-Ollama", "openai-compatible", "docker-model-runner"):
+        assert validate_endpoint_name(name) == name
+    with pytest.raises(UsageError, match="is empty"):
+        validate_endpoint_name("")
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ("Qwen/Qwen3-0.6B", None), ("gpt2", None), ("org/name.v2_x", None),
+    ("a/b/c", "not a Hugging Face repo id"), ("org/-x", "not a valid repo id part"),
+    ("org/x--y", "not a valid repo id part"), ("org/x..y", "not a valid repo id part"),
+    ("../x", "contains '..'"), ("hf://org/x", "is a URL"), ("org/x.git", "not a Hugging"),
+    ("o/" + "x" * 97, "not a valid repo id part"), ("org/\u202ex", r"U\+202E"),
+])
+def test_hugging_face_repo_ids(value: str, needle: str | None) -> None:
+    if needle is None:
+        assert validate_hf_repo_id(value) == value
+        return
+    with pytest.raises(UsageError, match=needle):
+        validate_hf_repo_id(value)
+
+
+def test_llamacpp_hf_takes_an_owner_and_an_optional_quant() -> None:
+    assert validate_server_model("ggml-org/x-GGUF:Q4_K_M", "llamacpp")
+    assert validate_server_model("ggml-org/x-GGUF", "llamacpp")
+    with pytest.raises(UsageError, match="owner/name"):
+        validate_server_model("x-GGUF", "llamacpp")
+    with pytest.raises(UsageError, match="quantization"):
+        validate_server_model("o/x:Q4;rm", "llamacpp")
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("llama-3.2-1b-instruct:q4_k_m", True), ("localai@phi-2", True),
+    ("huggingface://TheBloke/x/x.gguf", True), ("oci://reg.example/m:1", True),
+    ("https://example.com/m.yaml", True), ("ollama://gemma:2b", True),
+    ("http://example.com/m.yaml", False), ("file:///etc/passwd", False),
+    ("https://example.com/../../x", False), ("../x", False), ("a/b", False),
+])
+def test_localai_models(value: str, ok: bool) -> None:
+    if ok:
+        assert validate_localai_model(value) == value
+    else:
+        with pytest.raises(UsageError):
+            validate_localai_model(value)
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("/models/x.gguf", True), ("Qwen/Qwen3-0.6B", True), ("gpt-4o", True),
+    ("../../etc/passwd", False), ("a/../b", False), ("http://x/y", False), ("-x", False),
+    ("m" * 257, False), ("a\tb", False), ("a\x7fb", False),
+])
+def test_openai_model_ids(value: str, ok: bool) -> None:
+    if ok:
+        assert validate_model_id(value) == value
+    else:
+        with pytest.raises(UsageError):
+            validate_model_id(value)
+
+
+def test_endpoint_model_follows_the_server() -> None:
+    assert validate_endpoint_model("/models/x.gguf", api="openai")
+    with pytest.raises(UsageError, match="invalid model name"):
+        validate_endpoint_model("/models/x.gguf", api="ollama")
+    assert validate_endpoint_model("ai/smollm2:360M-Q4_K_M", api="openai",
+                                   llm_type="docker-model-runner")
+    with pytest.raises(UsageError):
+        validate_endpoint_model("ai/Bad__-x", api="openai", llm_type="docker-model-runner")
+
+
+def test_gguf_file_names() -> None:
+    assert validate_gguf_filename("SmolLM2 360M.Q4_K_M.gguf")  # a space is harmless
+    for bad in ("-rf.gguf", "a\x1b[2J.gguf", "x\u202efgg.gguf", "a/b.gguf", ".."):
+        with pytest.raises(UsageError):
+            validate_gguf_filename(bad)

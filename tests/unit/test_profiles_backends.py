@@ -11,7 +11,7 @@ import pytest
 from llmctl.cli.output import envelope
 from llmctl.errors import ConfigError, ExitCode, LlmctlError, UsageError
 from llmctl.inputs import resolve_model_file, resolve_secrets
-from llmctl.plan import BindMount, ModelFile, UpOptions, plan_container, spec_hash
+from llmctl.plan import LABEL_SECRETS, BindMount, ModelFile, UpOptions, plan_container, spec_hash
 from llmctl.profiles import builtin_dir, load_profile, load_profile_file
 
 TOKEN = "hf_TopSecretValue1234567890"
@@ -129,13 +129,22 @@ def test_no_secret_in_labels_hash_dry_run_or_json(name: str) -> None:
     kw = {"model_file": ModelFile("/m", "x.gguf")} if name == "llamacpp" else {"model": "a/b"}
     with_token = plan(name, secrets={"HF_TOKEN": TOKEN}, **kw)
     without = plan(name, **kw)
-    assert with_token.labels == without.labels  # the hash ignores secrets
+    # The hash ignores secrets; only the salted fingerprint label tells them apart.
+    assert with_token.labels[HASH] == without.labels[HASH]
+    assert {k: v for k, v in with_token.labels.items() if k != LABEL_SECRETS} == \
+        {k: v for k, v in without.labels.items() if k != LABEL_SECRETS}
     assert TOKEN not in json.dumps(with_token.labels)
     doc = with_token.to_dict()
     assert doc["secrets"] == {"HF_TOKEN": "***"}
     assert TOKEN not in json.dumps(doc) and TOKEN not in repr(with_token)
     assert TOKEN not in envelope("up", result={"dry_run": True, "spec": with_token})
     assert "HF_TOKEN" not in with_token.env
+
+
+def test_env_secret_wins_over_a_found_one_and_is_masked() -> None:
+    spec = plan("vllm", model="a/b", env={"HF_TOKEN": "from-argv"}, secrets={"HF_TOKEN": "y"})
+    assert spec.secrets == {"HF_TOKEN": "from-argv"} and "HF_TOKEN" not in spec.env
+    assert spec.to_dict()["secrets"] == {"HF_TOKEN": "***"}
 
 
 def test_missing_model_is_a_usage_error_naming_the_flag() -> None:
@@ -152,10 +161,8 @@ def test_missing_model_is_a_usage_error_naming_the_flag() -> None:
 @pytest.mark.parametrize(("name", "kw", "needle"), [
     ("ollama", {"model": "llama3.2"}, "takes no --model"),
     ("vllm", {"model_file": ModelFile("/m", "x.gguf"), "model": None}, "takes no --model-file"),
-    ("vllm", {"model": "--served-model-name=x"}, "is not a model reference"),
-    ("vllm", {"model": "two words"}, "is not a model reference"),
-    ("vllm", {"model": "a/b", "env": {"HF_TOKEN": "x"}, "secrets": {"HF_TOKEN": "y"}},
-     "is a secret"),
+    ("vllm", {"model": "--served-model-name=x"}, "is not a valid repo id part"),
+    ("vllm", {"model": "two words"}, "contains whitespace"),
 ])
 def test_bad_model_options(name: str, kw: dict, needle: str) -> None:
     with pytest.raises(UsageError, match=needle):

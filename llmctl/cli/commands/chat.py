@@ -75,6 +75,10 @@ def chat_command(
     text = _read_prompt(prompt)
     ep = resolve_endpoint(endpoint, api)
     by_url = endpoint is not None and "://" in endpoint
+    if model is not None:  # checked before anything is sent ('' is an error, not "none")
+        from llmctl.names import validate_endpoint_model
+
+        validate_endpoint_model(model, api=ep.api_type, llm_type=ep.llm_type)
     token = read_token_file(token_file)
     if token:
         ep.bearer_token = token

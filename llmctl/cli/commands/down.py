@@ -31,7 +31,13 @@ def down(
 
         return down_model_runner(volumes=volumes, yes=yes, json_out=json_out)
     from llmctl import lifecycle
+    from llmctl.names import validate_instance_name
 
+    # Checked before Docker is contacted: a bad name is a usage error even with no engine.
+    if profile is not None:
+        validate_instance_name(profile, "PROFILE")
+    if name is not None:
+        validate_instance_name(name)
     engine = get_engine()
     if volumes:
         confirm("Remove the volumes too? The models stored in them are deleted.", yes=yes,

@@ -70,6 +70,12 @@ def write_command(
     from llmctl.endpoint import export, prepare_endpoint, render, write_endpoint
 
     _check_format(fmt)
+    from llmctl.names import validate_endpoint_model, validate_endpoint_name
+
+    if name is not None:  # before anything is probed or written; '' is an error
+        validate_endpoint_name(name)
+    if model is not None:
+        validate_endpoint_model(model, api=api)
     if endpoint is None and not verify:
         raise UsageError("--no-verify needs --endpoint URL (there is nothing to probe)")
     if endpoint is not None:  # a bad URL is a usage error before Docker or the server is asked

@@ -33,9 +33,10 @@ def _runner(engine: Engine, *, quiet: bool = False) -> ModelRunner:
 
 def up_model_runner(
     *, tcp: int | None, gpu: str = "auto", yes: bool = False, json_out: bool = False,
-    wait: bool = True, timeout: float | None = None,
+    wait: bool = True, timeout: float | None = None, dry_run: bool = False,
 ) -> None:
-    """`llmctl up model-runner [--tcp PORT] [--gpu auto|none|cuda|rocm] [--yes] [--json]`."""
+    """`llmctl up model-runner [--tcp PORT] [--gpu auto|none|cuda|rocm] [--yes] [--json]
+    [--dry-run]`."""
     from llmctl.errors import UsageError
     from llmctl.model_runner import DEFAULT_PORT, DEFAULT_TIMEOUT, GPU_CHOICES
     from llmctl.plan import validate_port
@@ -45,6 +46,8 @@ def up_model_runner(
         raise UsageError(f"--gpu {gpu!r} is not one of {', '.join(GPU_CHOICES)}")
     if timeout is not None and timeout <= 0:
         raise UsageError(f"--timeout {timeout:g} must be more than 0 seconds")
+    if dry_run:
+        return _dry_run(port, gpu, recreate=yes, json_out=json_out)
     runner = _runner(get_engine())
     result = runner.up(port, gpu=gpu, wait=wait, timeout=timeout or DEFAULT_TIMEOUT,
                        recreate=yes)
@@ -71,6 +74,52 @@ def up_model_runner(
     if result.ready:
         out(f"  models: {len(result.models)}" + (f" ({', '.join(result.models[:5])})"
                                                   if result.models else ""))
+
+
+def _dry_run(port: int, gpu: str, *, recreate: bool, json_out: bool) -> None:
+    """`up model-runner --dry-run`: the plan, and what would be run, pulled and created."""
+    from llmctl.errors import EngineUnavailable
+    from llmctl.model_runner import RunnerDryRun, plan_runner_container
+
+    try:
+        plan = _runner(get_engine(), quiet=True).plan_up(port, gpu=gpu, recreate=recreate)
+    except EngineUnavailable as exc:
+        # Where the runner lives depends on the engine: show the Docker Engine container.
+        url = f"http://127.0.0.1:{port}"
+        plan = RunnerDryRun(
+            kind="unknown", method="unknown", port=port, container="unknown", endpoint=url,
+            base_url=url + "/engines/v1",
+            spec=plan_runner_container(port, "cuda" if gpu == "cuda" else "none"),
+            warnings=[f"{exc.message}; planning the Docker Engine runner container without "
+                      "the engine (on Docker Desktop, Desktop runs the runner itself)"])
+    for w in plan.warnings:
+        warn(w)
+    if json_out:
+        emit_json("up", plan)
+        return
+    out(f"# llmctl up model-runner --dry-run: Docker Model Runner ({plan.kind})")
+    if plan.spec is not None:
+        import yaml
+
+        out(yaml.safe_dump(plan.spec.to_dict(), sort_keys=False).rstrip())
+    lines = [f"endpoint (this machine): {plan.base_url}"]
+    lines.append({
+        "create": f"would create the runner container ({plan.method})",
+        "install": "would install the runner container with the `docker model` plugin",
+        "enable": "would turn Model Runner on in Docker Desktop",
+        "reuse": "the runner already answers on this port: nothing to do",
+        "start": "the runner container exists, stopped: would start it",
+        "recreate": f"would recreate the runner container ({plan.reason})",
+        "refuse": f"would stop with an error: {plan.reason}",
+    }.get(plan.container, "the engine was not reached: what would be done is unknown"))
+    lines += [f"would run `{c}`" for c in plan.would_run]
+    lines += [f"would pull image {i} (not on this engine)" for i in plan.would_pull]
+    if plan.would_remove:
+        lines.append("would remove " + ", ".join(plan.would_remove))
+    if plan.would_create:
+        lines.append("would create " + ", ".join(plan.would_create))
+    for line in lines:
+        out(f"# {line}")
 
 
 def down_model_runner(*, volumes: bool = False, yes: bool = False,

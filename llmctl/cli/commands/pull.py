@@ -7,9 +7,12 @@ import typer
 from llmctl.cli.common import JSON_OPTION
 from llmctl.cli.output import emit_json, err, out, warn
 
-BACKEND_HELP = "ollama | model-runner (default: from the name: ai/…, hf.co/… → model-runner)."
+BACKEND_HELP = ("ollama | model-runner (default: from the name: ai/…, hf.co/… → model-runner; "
+                "a GGUF file → ollama).")
 ENDPOINT_HELP = ("Server URL; what answers there decides the backend (default: the managed "
                  "Ollama container, OLLAMA_HOST, then :11434).")
+MODEL_HELP = ("llama3.2, qwen2.5:7b, ai/smollm2:360M-Q4_K_M, …; or a GGUF file to import: "
+              "./x.gguf, /abs/x.gguf, ~/x.gguf, file:///abs/x.gguf.")
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
 
 def pull(
-    model: str = typer.Argument(..., help="llama3.2, qwen2.5:7b, ai/smollm2:360M-Q4_K_M, …"),
+    model: str = typer.Argument(..., help=MODEL_HELP),
     backend: str | None = typer.Option(None, "--backend", "-b", help=BACKEND_HELP),
     endpoint: str | None = typer.Option(None, "--endpoint", "-e", help=ENDPOINT_HELP),
     progress: str = typer.Option("auto", "--progress", help="auto | tty | plain | json | none."),
@@ -31,19 +34,40 @@ def pull(
     write_endpoint: bool = typer.Option(
         False, "--write-endpoint",
         help="Then verify and save server + model as the default endpoint."),
+    name: str | None = typer.Option(None, "--name", help=(
+        "For a GGUF file: the model name to create (default: from the file name).")),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Pull MODEL into the backend its name belongs to, showing progress on stderr.
 
     Routing: ai/…, docker.io/ai/… and hf.co/… go to Docker Model Runner, everything else to
     Ollama; with --endpoint, the kind of server found there decides. Names and URLs are checked
-    before anything is sent. A failed Ollama pull resumes when run again. Exit codes: 0 pulled,
-    1 failed, 2 bad name, URL or option, 7 unknown model, 130 Ctrl-C.
+    before anything is sent. A failed Ollama pull resumes when run again. A path (./x.gguf,
+    /abs/x.gguf, ~/x.gguf, file://…, anything ending in .gguf) imports that GGUF file instead
+    (docs/models.md). Exit codes: 0 pulled, 1 failed, 2 bad name, URL, file or option, 7
+    unknown model, 130 Ctrl-C.
     """
     import time
 
+    from llmctl.cli.common import get_engine
+    from llmctl.gguf import is_file_ref
+
+    if is_file_ref(model):
+        from llmctl.cli.gguf_import import pull_file
+
+        pull_file(model, name=name, backend=backend, endpoint=endpoint, progress=progress,
+                  stall_timeout=stall_timeout, insecure=insecure,
+                  write_endpoint=write_endpoint, json_out=json_out,
+                  engine_factory=get_engine)
+        return
+    if name is not None:
+        from llmctl.errors import UsageError
+
+        raise UsageError("--name is for importing a GGUF file (llmctl pull ./x.gguf --name "
+                         "NAME); a registry model keeps its name",
+                         "Drop --name, or give a file path.")
     from llmctl import models
-    from llmctl.cli.common import docker_cli, get_engine
+    from llmctl.cli.common import docker_cli
     from llmctl.cli.progress import progress_sink, resolve_mode
     from llmctl.errors import UsageError
 

@@ -11,6 +11,10 @@ from llmctl.cli.common import JSON_OPTION, confirm, get_engine
 from llmctl.cli.output import emit_json, err, out, warn
 
 if TYPE_CHECKING:
+    from llmctl.engine.connect import DaemonTarget
+    from llmctl.lifecycle import DryRunResult
+    from llmctl.plan import BindMount
+    from llmctl.profiles import Profile
     from llmctl.readiness import WaitStatus
 
 
@@ -27,10 +31,13 @@ def up(
     name: str | None = typer.Option(None, "--name", help="Instance name (default: profile)."),
     volume: str | None = typer.Option(
         None, "--volume",
-        help="Named volume for the data, or a host folder (/path, ~/path) to mount there."),
+        help="Named volume for the data (a bare name), or a host folder (/path, ~/path, "
+             "./path) mounted read-write there."),
     image: str | None = typer.Option(None, "--image", help="Image with an explicit tag."),
     gpus: str = typer.Option("auto", "--gpus", help="auto | all | none."),
-    env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE for the container."),
+    env: list[str] = typer.Option(
+        [], "--env", "-e",
+        help="KEY=VALUE for the container (KEY alone: its value here). Secrets are masked."),
     model: str | None = typer.Option(
         None, "--model", "-m",
         help="Model the server loads, e.g. Qwen/Qwen3-0.6B (vllm, tgi, llamacpp, localai)."),
@@ -45,9 +52,13 @@ def up(
     timeout: float | None = typer.Option(None, "--timeout",
                                          help="Seconds to wait for readiness."),
     recreate: bool = typer.Option(False, "--recreate",
-                                  help="Replace a container whose spec changed."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the container spec only."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm exposing the server."),
+                                  help="Replace a container whose spec or secrets changed."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run",
+        help="Print the plan (spec, what would be pulled and created); change nothing."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y",
+        help="Confirm exposing the server, or mounting a system or home folder."),
     progress: str = typer.Option("auto", "--progress", help="auto | tty | plain | json | none."),
     tcp: int | None = typer.Option(None, "--tcp",
                                    help="model-runner only: host TCP port (default 12434)."),
@@ -67,27 +78,24 @@ def up(
 
         return up_model_runner(tcp=tcp if tcp is not None else port, gpu=gpu,
                                yes=yes or recreate, json_out=json_out, wait=wait,
-                               timeout=timeout)
+                               timeout=timeout, dry_run=dry_run)
     from llmctl import lifecycle
     from llmctl.cli.progress import progress_sink, resolve_mode
     from llmctl.errors import EngineUnavailable, UsageError
-    from llmctl.inputs import host_path
-    from llmctl.plan import UpOptions, is_host_path, parse_env, validate_bind, validate_port
+    from llmctl.plan import UpOptions, parse_env, validate_bind
     from llmctl.profiles import load_profile
 
-    if gpus not in ("auto", "all", "none"):
-        raise UsageError(f"--gpus {gpus!r} is not one of auto, all, none")
-    if port is not None:
-        validate_port(port)
     if timeout is not None and timeout <= 0:
         raise UsageError(f"--timeout {timeout:g} must be more than 0 seconds")
     mode = resolve_mode(progress)
     prof = load_profile(profile)
-    if volume and is_host_path(volume):
-        volume = host_path(volume)
     opts = UpOptions(port=port, bind=validate_bind(bind), name=name, volume=volume,
                      image=image, gpus=gpus, env=parse_env(env), model=model,
-                     model_file=model_file, token_file=hf_token_file)
+                     model_file=model_file, token_file=hf_token_file,
+                     confirm_host_folder=yes)
+    # Everything the command line alone can tell is checked before Docker is contacted.
+    lifecycle.prepare_options(prof, opts, _target())
+    _warn_inline_secrets(env, prof)
 
     if dry_run:
         try:
@@ -96,14 +104,16 @@ def up(
             warn(f"{exc.message}; planning without the engine (default port, GPU only "
                  "where the profile requires one)")
             engine = None
-        spec, _existing, note = lifecycle.plan_up(engine, prof, opts)
+        planned = lifecycle.dry_run(engine, prof, opts, recreate=recreate)
+        for w in planned.warnings:
+            warn(w)
         if json_out:
-            emit_json("up", {"dry_run": True, "spec": spec, "port_note": note})
+            emit_json("up", planned)
             return
         out(f"# llmctl up {profile} --dry-run: the container that would run")
-        _print_spec(spec.to_dict())
-        if note:
-            out(f"# note: {note}")
+        _print_spec(planned.spec.to_dict())
+        for line in _dry_run_lines(planned):
+            out(f"# {line}")
         return
 
     if opts.bind not in ("127.0.0.1", "::1"):
@@ -115,7 +125,7 @@ def up(
     with progress_sink(mode) as sink:
         result = lifecycle.up(
             engine, prof, opts, wait=wait, timeout=timeout, recreate=recreate,
-            progress=sink, notify=lambda m: err(f"note: {m}"),
+            progress=sink, notify=lambda m: err(f"note: {m}"), on_warning=warn,
             on_status=_wait_reporter(mode, sink, prof.name),
         )
     for note in result.notes:
@@ -146,8 +156,67 @@ def up(
         f"{'/v1' if result.api == 'openai' else ''}  (on docker network llmctl)")
     out(f"  api: {result.api}   volume: {', '.join(result.volumes) or '-'}   "
         f"gpus: {'yes' if result.gpus else 'no'}")
+    for m in result.mounts:
+        out(f"  host folder: {_mount_text(m)}")
     if result.model:
         out(f"  model: {result.model}")
+
+
+def _target() -> DaemonTarget | None:
+    """The daemon the command would talk to, resolved without contacting it (None when
+    that fails: the error is reported when the engine is reached)."""
+    from llmctl.cli import state
+    from llmctl.engine.connect import resolve_target
+    from llmctl.errors import LlmctlError
+
+    try:
+        return resolve_target(state.options.context, state.options.host)
+    except LlmctlError:
+        return None
+
+
+def _warn_inline_secrets(items: list[str], prof: Profile) -> None:
+    from llmctl.plan import looks_secret
+
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if sep and looks_secret(key, (s.env for s in prof.secrets)):
+            warn(f"--env {key}=...: a secret on the command line is visible to other users "
+                 "of this machine (ps) and stays in your shell history; export it and pass "
+                 f"--env {key} (no value) instead. Its value is never printed.")
+
+
+def _mount_text(m: BindMount) -> str:
+    return f"{m.source} -> {m.target} ({'read-only' if m.read_only else 'read-write'})"
+
+
+def _dry_run_lines(planned: DryRunResult) -> list[str]:
+    """The comment lines after the spec: host folders, what would be pulled, created or
+    removed, and what happens to an existing container."""
+    lines = [f"host folder {_mount_text(m)}" for m in planned.spec.mounts]
+    if not planned.engine_checked:
+        lines.append("the engine was not reached: what would be pulled or created is unknown")
+    else:
+        name = planned.spec.name
+        what = {
+            "recreate": f"would recreate container {name} ({planned.reason})",
+            "reuse": f"{name} already runs with this spec: nothing to do",
+            "start": f"{name} exists with this spec, stopped: would start it",
+            "refuse": f"would stop with an error: {planned.reason}",
+        }.get(planned.container)  # "create": said by the "would create" line below
+        if what:
+            lines.append(what)
+        for image in planned.would_pull:
+            lines.append(f"would pull image {image} (not on this engine)")
+        if planned.container in ("create", "recreate") and not planned.would_pull:
+            lines.append(f"image {planned.spec.image} is on this engine: nothing to pull")
+        if planned.would_remove:
+            lines.append("would remove " + ", ".join(planned.would_remove))
+        if planned.would_create:
+            lines.append("would create " + ", ".join(planned.would_create))
+    if planned.port_note:
+        lines.append(f"note: {planned.port_note}")
+    return lines
 
 
 def _wait_reporter(mode: str, sink: Any, name: str) -> Callable[[WaitStatus], None]:
