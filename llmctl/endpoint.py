@@ -16,30 +16,29 @@ File: ``config_dir()/endpoints.yaml`` (``LLMCTL_ENDPOINTS_FILE`` overrides)::
 
 Everything else in the file (other top-level keys, other endpoints, comments, key order) is
 kept byte for byte: only the entry being written (and ``default:``) is re-rendered. Writes
-take a ``filelock`` lock beside the file, go through a temp file in the same folder (fsync,
-``os.replace``), and leave the file mode 0600 because it may hold tokens.
+take a lock beside the file, go through a temp file in the same folder (fsync,
+``os.replace``), and leave the file mode 0600 because it may hold tokens (``llmctl.files``:
+also what a bad, foreign-owned or locked file says).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
 import re
 import shlex
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from llmctl.errors import ConfigError, NotFoundError, UsageError
+from llmctl.files import atomic_write as atomic_write  # the file part lives in llmctl.files
+from llmctl.files import locked, read_text
 from llmctl.urls import api_base, connectable, container_url, server_root
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from llmctl.probe import ManagedTarget, ProbeResult
 
@@ -57,8 +56,8 @@ OWNED_FIELDS = (
     "verified",
 )
 REDACTED = "***"
-LOCK_TIMEOUT = 15.0
-WRITE_RETRIES = 3
+FILE_FIX = (f"Fix the file, or move it away: `llmctl endpoint write` then writes a new one "
+            f"({ENV_FILE} points llmctl at another file).")
 
 
 # --- model ---
@@ -177,21 +176,17 @@ def _parse(text: str, path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            f"{path}: {where}not valid YAML ({problem})",
-            f"Fix or remove the file; llmctl endpoint write recreates it ({ENV_FILE} "
-            "points elsewhere).",
-        ) from None
+        raise ConfigError(f"{path}: {where}not valid YAML ({problem})", FILE_FIX) from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+        raise ConfigError(f"{path}: the top level must be a mapping", FILE_FIX)
     eps = doc.get("endpoints")
     if eps is not None and not isinstance(eps, dict):
-        raise ConfigError(f"{path}: endpoints: must be a mapping of name to endpoint")
+        raise ConfigError(f"{path}: endpoints: must be a mapping of name to endpoint", FILE_FIX)
     default = doc.get("default")
     if default is not None and not isinstance(default, str):
-        raise ConfigError(f"{path}: default: must be an endpoint name")
+        raise ConfigError(f"{path}: default: must be an endpoint name", FILE_FIX)
     return doc
 
 
@@ -232,14 +227,13 @@ def _endpoint_from_entry(name: str, entry: Any, path: Path) -> Endpoint:
 
 
 def read_config(path: Path | None = None) -> tuple[str | None, list[Endpoint]]:
-    """(default name, endpoints in file order)."""
+    """(default name, endpoints in file order). No file, or an empty one, has none; a file
+    that cannot be used (not UTF-8, a link to nothing, not a regular file, not readable by
+    you) is a ConfigError naming the path and the fix."""
     path = path or endpoints_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = read_text(path, fix=FILE_FIX)
+    if text is None:
         return None, []
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     doc = _parse(text, path)
     eps = [_endpoint_from_entry(str(n), e, path) for n, e in (doc.get("endpoints") or {}).items()]
     return doc.get("default"), eps
@@ -331,81 +325,6 @@ def render_env(ep: Endpoint, *, reveal: bool = False) -> str:
 
 
 # --- writing: atomic, locked, 0600, preserving what we do not own ---
-
-
-def atomic_write(
-    path: Path, data: bytes, *, mode: int = 0o600, retries: int = WRITE_RETRIES
-) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync,
-    ``os.replace``. On any failure the original is untouched and the temp file removed;
-    OSErrors are retried a few times, then reported as a ConfigError."""
-    if path.is_symlink():
-        path = path.resolve()
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {folder}: {exc.strerror}") from None
-    last: OSError | None = None
-    for attempt in range(retries):
-        tmp: str | None = None
-        try:
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-            try:
-                os.fchmod(fd, mode)
-                view = memoryview(data)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-            tmp = None
-            with contextlib.suppress(OSError):
-                dfd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
-            return
-        except OSError as exc:
-            last = exc
-            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and attempt:
-                break
-            time.sleep(0.05 * (attempt + 1))
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-    assert last is not None
-    raise ConfigError(
-        f"cannot write {path}: {last.strerror or last}",
-        "Check the folder is writable and the disk is not full; the old file is unchanged.",
-    )
-
-
-@contextlib.contextmanager
-def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Any:
-    """An exclusive ``filelock`` lock beside ``path`` (``endpoints.yaml.lock``)."""
-    from filelock import FileLock, Timeout
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {path.parent}: {exc.strerror}") from None
-    lock = FileLock(str(path) + ".lock", timeout=timeout)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise ConfigError(
-            f"{path} is locked by another llmctl for over {timeout:g}s",
-            f"Try again; if no llmctl is running, remove {path}.lock.",
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 _TOP_KEY = re.compile(r"""^(?:"[^"]*"|'[^']*'|[^\s#:'"-][^:#]*?):(?:\s|$)""")
@@ -552,14 +471,10 @@ def _update(
     entry: dict[str, Any] | None,
     *,
     make_default: bool | None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> None:
-    with locked(path):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = ""
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    with locked(path, on_wait=on_wait):
+        text = read_text(path, fix=FILE_FIX) or ""
         doc = _parse(text, path)
         eps = dict(doc.get("endpoints") or {})
         if entry is None:
@@ -606,21 +521,23 @@ def _update(
 
 
 def save_endpoint(
-    ep: Endpoint, *, make_default: bool | None = True, path: Path | None = None
+    ep: Endpoint, *, make_default: bool | None = True, path: Path | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Path:
     """Add or replace ``ep`` in the endpoint file (``make_default=None``: only when there is
-    no default yet)."""
+    no default yet). ``on_wait`` hears at once when another process holds the file's lock."""
     path = path or endpoints_path()
     entry = ep.entry(redact=False)
     for k in ep.extra:
         entry.pop(k, None)
-    _update(path, ep.name, entry, make_default=make_default)
+    _update(path, ep.name, entry, make_default=make_default, on_wait=on_wait)
     return path
 
 
-def remove_endpoint(name: str, path: Path | None = None) -> Path:
+def remove_endpoint(name: str, path: Path | None = None,
+                    on_wait: Callable[[str], None] | None = None) -> Path:
     path = path or endpoints_path()
-    _update(path, name, None, make_default=None)
+    _update(path, name, None, make_default=None, on_wait=on_wait)
     return path
 
 
@@ -852,8 +769,9 @@ def _ollama_tools(root: str, model: str, token: str | None, timeout: float) -> b
         return None
 
 
-def write_endpoint(result: WriteResult, *, make_default: bool = True) -> WriteResult:
-    path = save_endpoint(result.endpoint, make_default=make_default)
+def write_endpoint(result: WriteResult, *, make_default: bool = True,
+                   on_wait: Callable[[str], None] | None = None) -> WriteResult:
+    path = save_endpoint(result.endpoint, make_default=make_default, on_wait=on_wait)
     result.path = str(path)
     result.default = make_default
     return result

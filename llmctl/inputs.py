@@ -195,14 +195,11 @@ def resolve_model_file(value: str) -> ModelFile:
 
 
 def _read_secret_file(path: Path, what: str) -> str | None:
-    try:
-        data = path.read_bytes()[:MAX_SECRET_BYTES]
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ConfigError(f"{what} {path}: cannot read: {exc.strerror or exc}") from None
-    text = data.decode("utf-8", "replace").strip()
-    return text or None
+    from llmctl.files import read_text
+
+    # a file named by an option is a usage error (exit 2); one found by itself, exit 3
+    text = read_text(path, what=what, error=UsageError if what.startswith("--") else ConfigError)
+    return (text or "").strip()[:MAX_SECRET_BYTES] or None
 
 
 def _inside(path: Path, folder: str) -> bool:

@@ -43,6 +43,7 @@ class WaitStatus:
     phase: str
     detail: str
     log_line: str = ""
+    timeout: float | None = None  # the whole wait, for "12 s / 1800 s"
 
 
 def _loading(kind: str, status: int | None, body: str, transport: str | None) -> str | None:
@@ -169,7 +170,8 @@ def wait_ready(
                 with contextlib.suppress(Exception):
                     tail = [line for line in logs() if line.strip()]
                     log_line = tail[-1].strip()[:200] if tail else log_line
-            on_status(WaitStatus(deadline.elapsed, check.phase or "waiting", last, log_line))
+            on_status(WaitStatus(deadline.elapsed, check.phase or "waiting", last, log_line,
+                                 timeout))
         time.sleep(min(interval, deadline.remaining()))
         interval = min(interval * 1.5, 1.0)
 

@@ -107,7 +107,8 @@ def _fail(argv: list[str], exc: LlmctlError, json_mode: bool) -> int:
     if json_mode:
         print(envelope(_command_name(argv), error=exc.to_dict()), flush=True)
     else:
-        err(f"error: {exc.message}")
+        for line in exc.message.splitlines() or [""]:  # several problems: a line each
+            err(f"error: {line}")
         if exc.hint:
             err(f"hint: {exc.hint}")
     return int(exc.exit_code)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llmctl.cli.output import err, warn
+from llmctl.cli.output import note as say_note
 from llmctl.errors import LlmctlError
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def write_endpoint_for(url: str, model: str | None, *, what: str) -> WriteResult
     try:
         result = prepare_endpoint(url=url, model=model, targets_from_managed=managed)
         use_runner_container_url(result, explicit=None)
-        write_endpoint(result, make_default=True)
+        write_endpoint(result, make_default=True, on_wait=say_note)
     except LlmctlError as exc:
         exc.message = f"{what}, but the endpoint was not written: {exc.message}"
         raise

@@ -16,7 +16,13 @@ Modes (``--progress``):
 ``auto``   ``tty`` when stderr is a terminal, else ``plain``.
 
 Every renderer is a callable sink (``sink(event)``) that is cheap on repeated or throttled
-events: the common path is a dict lookup and a float comparison.
+events: the common path is a dict lookup and a float comparison. Text from the server or
+the registry (statuses, layer names) is escaped before it reaches the terminal
+(``llmctl.cli.output.printable``); the json renderer keeps it (JSON escapes it).
+
+``TtyRenderer.status(text)`` keeps one more line under the bars, redrawn in place: the
+readiness wait of ``llmctl up`` (elapsed / timeout and what the server said last), so a
+30-minute vLLM load is one line, not one per second.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
+from llmctl.cli.output import display_width, printable
 from llmctl.progress import ProgressEvent, ProgressSink, human_size, null_sink
 
 MODES = ("auto", "tty", "plain", "json", "none")
@@ -82,7 +89,7 @@ class PlainRenderer:
 
     def _print(self, text: str) -> None:
         stream = self.stream or sys.stderr
-        stream.write(text + "\n")
+        stream.write(printable(text, one_line=True) + "\n")
         stream.flush()
 
     def __call__(self, ev: ProgressEvent) -> None:
@@ -193,6 +200,7 @@ class TtyRenderer:
         self.next_draw = 0.0
         self.dirty = False
         self.last_head: str | None = None
+        self.status_text: str | None = None  # the live line under the bars
 
     def __enter__(self) -> TtyRenderer:
         self.stream.write("\x1b[?25l")
@@ -200,7 +208,10 @@ class TtyRenderer:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self.dirty:
+            if self.status_text is not None:  # the live line goes; what follows says how
+                self.status_text = None       # the wait ended
+                self.draw()
+            elif self.dirty:
                 self.draw()
         finally:
             self.stream.write("\x1b[?25h")
@@ -215,6 +226,7 @@ class TtyRenderer:
 
     def _line(self, layer: str, st: list[Any], now: float, cols: int) -> str:
         status, current, total, done, first_t, first_current, done_t = st
+        layer, status = printable(layer, one_line=True), printable(status, one_line=True)
         label = (f"{layer} done" if done else
                  status if layer in status else f"{layer} {status}")[:28].ljust(28)
         if not total:
@@ -251,6 +263,8 @@ class TtyRenderer:
             done = [r for r, st in zip(rows, self.layers.values(), strict=True) if st[3]]
             active = [r for r, st in zip(rows, self.layers.values(), strict=True) if not st[3]]
             rows = [f"{len(done)} layers done", *active[-(limit - 1):]]
+        if self.status_text is not None:
+            rows.append(_clip(self.status_text, cols - 1))
         out = ("\x1b[F" * self.drawn if self.drawn else "") + "".join(
             f"\r\x1b[2K{row}\n" for row in rows) + "\x1b[J"
         self.stream.write(out)
@@ -267,9 +281,9 @@ class TtyRenderer:
                 self.last_head = head
                 # print the step where the block starts, then redraw the block under it
                 up = "\x1b[F" * self.drawn if self.drawn else ""
-                self.stream.write(f"{up}\r\x1b[J{head}\n")
+                self.stream.write(f"{up}\r\x1b[J{printable(head, one_line=True)}\n")
                 self.drawn = 0
-                if self.layers:
+                if self.layers or self.status_text is not None:
                     self.draw()
                 else:
                     self.stream.flush()
@@ -293,6 +307,26 @@ class TtyRenderer:
         self.dirty = True
         if ev.done or now >= self.next_draw:
             self.draw()
+
+
+    def status(self, text: str) -> None:
+        """Show ``text`` as the live line under the bars, replacing the previous one."""
+        self.status_text = printable(text, one_line=True)
+        self.dirty = True
+        now = self.clock()
+        if now >= self.next_draw:
+            self.draw()
+
+
+def _clip(text: str, cols: int) -> str:
+    """``text`` cut to ``cols`` terminal columns: a line that wrapped could not be redrawn
+    in place."""
+    if display_width(text) <= cols:
+        return text
+    text = text[:cols]
+    while text and display_width(text) > cols - 3:
+        text = text[:-1]
+    return text + "..."
 
 
 @contextmanager

@@ -583,7 +583,7 @@ def test_unknown_check_name_lists_the_valid_ones() -> None:
 def test_registry_names_and_descriptions() -> None:
     assert list(doctor.CHECKS) == [
         "docker-cli", "daemon", "engine", "platform", "ollama-gpu", "model-runner", "ports",
-        "ollama-host", "containers", "endpoint", "exposure", "proxy", "disk"]
+        "ollama-host", "containers", "endpoint", "files", "exposure", "proxy", "disk"]
     assert all(c.description and "\n" not in c.description for c in doctor.CHECKS.values())
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from llmctl import endpoint as ep_mod
+from llmctl import files
 from llmctl.client import EndpointUnreachable, ModelNotFound
 from llmctl.endpoint import (
     Endpoint,
@@ -174,10 +175,10 @@ def test_crash_between_temp_and_replace_leaves_the_original(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    monkeypatch.setattr(ep_mod.time, "sleep", lambda s: None)
+    monkeypatch.setattr(files.time, "sleep", lambda s: None)
     with pytest.raises(ConfigError, match="No space left on device"):
         save_endpoint(_ep("x"))
-    assert len(calls) == ep_mod.WRITE_RETRIES  # bounded retry
+    assert len(calls) == files.WRITE_RETRIES  # bounded retry
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == [
         "endpoints.yaml",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from llmctl.cli.output import emit_json, err, out
+from llmctl.cli.output import emit_json, err, out, write
 from llmctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -90,8 +90,7 @@ def chat_command(
 
     def on_token(token: str) -> None:
         printed.append(True)
-        sys.stdout.write(token)
-        sys.stdout.flush()
+        write(token)
 
     try:
         if not (model or ep.model):

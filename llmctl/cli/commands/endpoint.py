@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from llmctl.cli.output import emit_json, err, out, table, warn
+from llmctl.cli.output import emit_json, err, out, table, warn, write_document
+from llmctl.cli.output import note as say_note
 from llmctl.errors import UsageError
 
 endpoint_app = typer.Typer(
@@ -98,7 +99,7 @@ def write_command(
         targets_from_managed=managed,
     )
     use_runner_container_url(result, explicit=endpoint_container)
-    write_endpoint(result, make_default=make_default)
+    write_endpoint(result, make_default=make_default, on_wait=say_note)
     if output is not None:
         export(result.endpoint, fmt, output)
     if json_out:
@@ -108,8 +109,7 @@ def write_command(
         return
     for w in result.warnings:
         warn(w)
-    sys_out = render(result.endpoint, fmt)
-    print(sys_out, end="")
+    write_document(render(result.endpoint, fmt))
     what = "verified and wrote" if result.verified else "wrote (not verified)"
     err(
         f"{what} endpoint {result.endpoint.name!r}"
@@ -148,7 +148,7 @@ def show_command(
     if json_out:
         emit_json("endpoint show", {"endpoint": ep})
         return
-    print(render(ep, fmt), end="")
+    write_document(render(ep, fmt))
     if fmt == "env" and ep.bearer_token:
         warn("OPENAI_API_KEY is redacted; use `llmctl endpoint env --reveal-token` or --output")
 
@@ -177,7 +177,7 @@ def env_command(
     if json_out:
         emit_json("endpoint env", {"name": ep.name, "env": env_vars(ep, reveal=False)})
         return
-    print(render_env(ep, reveal=reveal_token), end="")
+    write_document(render_env(ep, reveal=reveal_token))
     if ep.bearer_token and not reveal_token:
         warn("OPENAI_API_KEY is redacted; add --reveal-token for eval, or use --output FILE")
 
@@ -222,7 +222,7 @@ def remove_command(
     """Remove an endpoint (everything else in the file is kept)."""
     from llmctl.endpoint import remove_endpoint
 
-    path = remove_endpoint(name)
+    path = remove_endpoint(name, on_wait=say_note)
     if json_out:
         emit_json("endpoint remove", {"removed": name, "path": str(path)})
     else:

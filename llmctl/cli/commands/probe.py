@@ -21,12 +21,13 @@ STATUS_TEXT = {
 
 def read_token_file(path: Path | None) -> str | None:
     """A bearer token from a file (never from argv); None when no file is given."""
+    from llmctl.files import read_text
+
     if path is None:
         return None
-    try:
-        token = path.expanduser().read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise UsageError(f"--token-file {path}: {exc.strerror or exc}") from None
+    text = read_text(path.expanduser(), what="--token-file", missing_ok=False,
+                     error=UsageError, fix="Give a file holding the token.")
+    token = (text or "").strip()
     if not token:
         raise UsageError(f"--token-file {path}: the file is empty")
     return token

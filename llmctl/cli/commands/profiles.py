@@ -61,13 +61,30 @@ def validate(
     paths: list[Path] = typer.Argument(None, help="Files to check (default: every profile)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Check profile files; exit 3 with `file: key.path: what is wrong` on the first bad one."""
-    from llmctl.profiles import discover, load_profile_file
+    """Check profile files: every problem of every file, one `file: key.path: what` line
+    each; exit 3 when there is one."""
+    from llmctl.errors import ConfigError
+    from llmctl.profiles import Problem, ProfileError, discover, load_profile_file
 
     targets = list(paths or []) or [e.path for e in discover().values()]
-    checked = [load_profile_file(p).name for p in targets]
+    checked: list[str] = []
+    problems: list[Problem] = []
+    errors: list[ConfigError] = []
+    for path in targets:
+        try:
+            checked.append(load_profile_file(path).name)
+        except ProfileError as exc:
+            problems += exc.problems
+            errors.append(exc)
+        except ConfigError as exc:  # the file itself: unreadable, not UTF-8, ...
+            problems.append(Problem(str(path), "", exc.message.removeprefix(f"{path}: ")))
+            errors.append(exc)
+    if not json_out:
+        for n in checked:
+            out(f"ok  {n}")
+    if len(errors) == 1:
+        raise errors[0]  # with its own hint (the chown, the encoding, ...)
+    if problems:
+        raise ProfileError(problems)
     if json_out:
         emit_json("profiles validate", {"valid": checked})
-        return
-    for n in checked:
-        out(f"ok  {n}")

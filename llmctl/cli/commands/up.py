@@ -220,24 +220,39 @@ def _dry_run_lines(planned: DryRunResult) -> list[str]:
 
 
 def _wait_reporter(mode: str, sink: Any, name: str) -> Callable[[WaitStatus], None]:
-    """While the server loads: a live status line on a terminal (elapsed time, phase and the
-    container's latest log line), a line every 5 s when piped, an event every 2 s in json."""
+    """While the server loads, say how long it has waited (of how long), what the server
+    answered last (loading, HTTP 503, ...) and the container's latest log line:
+
+    - tty: one live line under the pull progress, rewritten in place (never a new line per
+      second: a vLLM load may take 30 minutes);
+    - plain (piped, logs): sparse lines: the first after 2 s (a fast server prints none),
+      then when the server's answer changes (at most every 5 s), else every 30 s;
+    - json: a progress event every 2 s.
+    """
     from llmctl.progress import ProgressEvent
 
-    every = {"tty": 0.2, "json": 2.0, "plain": 5.0}.get(mode)
-    said = [0.0]
+    last_at, last_said = -1e9, ""  # when the last line/event went out, and its answer
+
+    def describe(ws: WaitStatus) -> str:
+        of = f" / {ws.timeout:g} s" if ws.timeout else ""
+        text = f"waiting for {name}: {ws.elapsed:.0f} s{of}, {ws.detail}"
+        return text + (f" | log: {ws.log_line[:120]}" if ws.log_line else "")
 
     def report(ws: WaitStatus) -> None:
-        if every is None or ws.elapsed - said[0] < every:
-            return
-        said[0] = ws.elapsed
-        text = f"waiting for {name} ({ws.elapsed:.0f} s): {ws.detail}"
-        if ws.log_line:
-            text += f" | log: {ws.log_line[:120]}"
-        if mode == "plain":
-            err(text)
-        else:
-            sink(ProgressEvent("wait", text, subject=name))
+        nonlocal last_at, last_said
+        since = ws.elapsed - last_at
+        if mode == "tty" and hasattr(sink, "status"):
+            sink.status(describe(ws))
+        elif mode == "plain":
+            answer = f"{ws.phase}: {ws.detail}"
+            due = (ws.elapsed >= 2.0 if not last_said else
+                   since >= 30.0 or (answer != last_said and since >= 5.0))
+            if due:
+                last_at, last_said = ws.elapsed, answer
+                err(describe(ws))
+        elif mode in ("json", "tty") and since >= 2.0:
+            last_at = ws.elapsed
+            sink(ProgressEvent("wait", describe(ws), subject=name))
 
     return report
 
