@@ -180,20 +180,12 @@ def classify_error(
         )
     if status is not None and 300 <= status < 400:
         return ServerError(
-            f"the server{where} answered with a redirect (HTTP {status}); not followed",
+            f"the server{where} answered with a redirect (HTTP {status}: {text})",
             "Use the final URL of the API directly.",
         )
     prefix = f"HTTP {status}: " if status is not None else "error in the stream: "
-    return ServerError(f"{api or 'the'} server{where} failed ({prefix}{text})")
-
-
-def _body_text(status: int, headers: Any, body: bytes) -> str:
-    from llmctl.backends.http import body_error_text
-
-    location = headers.get("location") if headers is not None else None
-    if location:
-        return f"redirects to {location}"
-    return body_error_text(body, 200)
+    return ServerError(f"{api or 'the'} server{where} failed ({prefix}{text})",
+                       details={"status": status, "api": api} if status is not None else None)
 
 
 class LineSplitter:
@@ -269,18 +261,21 @@ def _finish_timings(reply: Reply, t0: float, ttft: float | None, stream: bool) -
     return reply
 
 
-def _decode_document(body: bytes, url: str, ctype: str) -> Any:
-    from llmctl.backends.http import snippet
+def _decode_document(body: bytes, url: str, ctype: str, what: str) -> Any:
+    from llmctl.backends.http import media_type, not_api_error, not_api_reason, snippet
 
     try:
         return json.loads(body)
     except ValueError:
-        kind = ctype.split(";")[0] or "no content type"
-        what = "truncated or invalid JSON" if "json" in kind else kind
-        raise ServerError(
-            f"{url} answered with {what}, not a chat reply ({snippet(body)!r})",
-            "Check that the endpoint URL points at the LLM server's API.",
-        ) from None
+        if "json" in media_type(ctype):
+            raise ServerError(
+                f"{url} answered with truncated or invalid JSON, not a chat reply "
+                f"({snippet(body)!r})",
+                "Check that the endpoint URL points at the LLM server's API.",
+            ) from None
+        reason = not_api_reason(200, ctype, None, body, expect_json=True)
+        assert reason is not None
+        raise not_api_error(reason, url, what) from None
 
 
 async def arun_chat(
@@ -301,7 +296,15 @@ async def arun_chat(
 
     import httpx
 
+    from llmctl.backends.http import (
+        body_error_text,
+        first_line_reason,
+        not_api_error,
+        not_api_reason,
+    )
+
     url = str(client.base_url).rstrip("/")
+    what = f"POST {client.base_url.path.rstrip('/')}/{path.lstrip('/')}"
     t0 = time.monotonic()
     ttft: list[float] = []
 
@@ -309,24 +312,46 @@ async def arun_chat(
         async with client.stream(
             "POST", path, json=body, timeout=_request_timeout(timeout)
         ) as resp:
+            ctype = resp.headers.get("content-type")
             if resp.status_code != 200:
                 data = b""
                 async for chunk in resp.aiter_bytes():
                     data += chunk
                     if len(data) > MAX_ERROR_BODY:
                         break
-                text = _body_text(resp.status_code, resp.headers, data)
+                # a redirect or a web page is said as probe says it; else the server's text
+                reason = not_api_reason(resp.status_code, ctype, resp.headers.get("location"),
+                                        data)
+                if reason is not None:
+                    raise not_api_error(reason, url, what)
+                text = body_error_text(data, 200)
                 raise classify_error(resp.status_code, text, model=model, url=url, api=parser.api)
+            if not_api_reason(resp.status_code, ctype) is not None:
+                first = b""
+                async for chunk in resp.aiter_bytes():  # the start of the page, for the message
+                    first = chunk
+                    break
+                raise not_api_error(not_api_reason(resp.status_code, ctype, None, first) or "",
+                                    url, what)
             if not stream:
                 data = b""
                 async for chunk in resp.aiter_bytes():
                     data += chunk
                     if len(data) > MAX_REPLY_BODY:
                         raise ServerError(f"{url}: the reply is over 32 MiB")
-                doc = _decode_document(data, url, resp.headers.get("content-type", ""))
+                doc = _decode_document(data, url, ctype or "", what)
                 return parser.parse_document(doc)
             splitter = LineSplitter()
+            head: bytes | None = b""  # until the first line is seen: is it an API's answer?
             async for chunk in resp.aiter_bytes():
+                if head is not None:
+                    head += chunk
+                    if b"\n" not in head.lstrip() and len(head) < 4096:
+                        continue
+                    reason = first_line_reason(head, resp.status_code, ctype)
+                    if reason is not None:
+                        raise not_api_error(reason, url, what)
+                    chunk, head = head, None
                 for line in splitter.feed(chunk):
                     for token in parser.feed_line(line):
                         if not ttft:
@@ -336,6 +361,11 @@ async def arun_chat(
                 if parser.done:
                     break
             else:
+                if head:
+                    reason = first_line_reason(head, resp.status_code, ctype)
+                    if reason is not None:
+                        raise not_api_error(reason, url, what)
+                    splitter.feed(head)
                 for line in splitter.tail():
                     for token in parser.feed_line(line):
                         if on_token and token:
@@ -378,6 +408,37 @@ def resolve_endpoint(endpoint: Endpoint | str | None, api: str | None) -> Endpoi
 
         ep = switch_api(ep, api)
     return ep
+
+
+def list_models(
+    endpoint: Endpoint | str | None = None,
+    *,
+    api: str | None = None,
+    timeout: float = 10.0,
+) -> list[str]:
+    """The model names the endpoint's server offers through its API (Ollama ``/api/tags``,
+    OpenAI ``…/models``), within ``timeout`` seconds (wall clock)."""
+    import httpx
+
+    from llmctl.backends.http import hard_deadline, make_client
+    from llmctl.urls import connectable
+
+    ep = resolve_endpoint(endpoint, api)
+    url = connectable(ep.endpoint)
+    base = url if ep.api_type == "ollama" else url.rstrip("/") + "/"
+    try:
+        with hard_deadline(timeout, "listing models", ep.endpoint) as cutter, make_client(
+                base, timeout=timeout, connect_timeout=min(timeout, 5.0),
+                headers=ep.auth_headers(), cutter=cutter) as client:
+            if ep.api_type == "ollama":
+                from llmctl.backends import ollama
+
+                return ollama.list_tags(client)
+            from llmctl.backends import openai
+
+            return openai.list_models(client)
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, ep.endpoint, timeout) from exc
 
 
 def _backend(api_type: str) -> Any:
@@ -450,8 +511,10 @@ async def achat(
     ep = resolve_endpoint(endpoint, api)
     backend = _backend(ep.api_type)
     from llmctl.backends.http import make_async_client
+    from llmctl.urls import connectable
 
-    async with make_async_client(ep.endpoint, timeout=timeout, headers=ep.auth_headers()) as client:
+    base = connectable(ep.endpoint)  # localhost in a hand-written file is 127.0.0.1 too
+    async with make_async_client(base, timeout=timeout, headers=ep.auth_headers()) as client:
         name = model or ep.model
         path, body = backend.build_chat_request(
             name, normalize_messages(messages), tools, stream=stream, options=options)
@@ -471,5 +534,6 @@ __all__ = [
     "Usage",
     "achat",
     "chat",
+    "list_models",
     "load_endpoint",
 ]

@@ -129,20 +129,25 @@ def install_hint(plugin: str, *, desktop: bool, host_os: str | None = None) -> s
 
 
 def daemon_env(target: DaemonTarget | None) -> dict[str, str]:
-    """Point the CLI at the daemon llmctl uses when it was chosen by --host/--context."""
+    """The environment that points a docker CLI child at the daemon llmctl resolved.
+
+    Always explicit, so a child never picks another daemon than llmctl's own connection
+    (``--context``/``--host`` given to llmctl, or the environment and config it read): a
+    context by name (``DOCKER_HOST`` unset for the child), or a host address (``DOCKER_CONTEXT``
+    unset). ``""`` means: remove the variable from the child's environment.
+    """
     if target is None:
         return {}
-    if target.source == "--host":
-        return {"DOCKER_HOST": target.host}
-    if target.source == "--context":
-        return {"DOCKER_CONTEXT": target.context, "DOCKER_HOST": ""}
-    return {}
+    if target.source in ("--host", "DOCKER_HOST") or target.context == "default":
+        return {"DOCKER_HOST": target.host, "DOCKER_CONTEXT": ""}
+    return {"DOCKER_CONTEXT": target.context, "DOCKER_HOST": ""}
 
 
 Runner = Callable[[Sequence[str], dict[str, str], float], CliResult]
 
 
-def _child_env(env: dict[str, str]) -> dict[str, str]:
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    """``os.environ`` with ``env`` applied (a value of ``""`` removes the variable)."""
     full_env = {**os.environ, **env}
     for key, value in env.items():
         if value == "":
@@ -150,16 +155,21 @@ def _child_env(env: dict[str, str]) -> dict[str, str]:
     return full_env
 
 
-def _subprocess_runner(argv: Sequence[str], env: dict[str, str], timeout: float) -> CliResult:
+def run_process(argv: Sequence[str], env: dict[str, str], timeout: float) -> CliResult:
+    """Run ``argv`` (an argument list, never a shell) with ``env`` applied, capture its
+    output, kill it after ``timeout`` seconds (``subprocess.TimeoutExpired``)."""
     proc = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout, env=_child_env(env),
+        list(argv), capture_output=True, text=True, timeout=timeout, env=child_env(env),
         stdin=subprocess.DEVNULL, check=False,
     )
     return CliResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
 
 
+
 class DockerCli:
-    """The docker CLI, run as a child process with an argument list and a timeout."""
+    """The one way llmctl runs the docker CLI: an argument list (never a shell), a timeout,
+    and always the daemon llmctl resolved (:func:`daemon_env`), for ``docker desktop``,
+    ``docker model`` (with ``MODEL_RUNNER_NO_AUTO_INSTALL=1``) and anything else."""
 
     def __init__(
         self,
@@ -172,9 +182,29 @@ class DockerCli:
         self.target = target
         self.docker = docker or os.environ.get("LLMCTL_DOCKER_CLI") or "docker"
         self.desktop = desktop  # for the install hint when a plugin is missing
-        self._runner = runner or _subprocess_runner
+        self._runner = runner or run_process
 
     # --- plumbing ------------------------------------------------------------------------
+    def available(self) -> bool:
+        """True when the docker executable is on PATH."""
+        return shutil.which(self.docker) is not None
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """What a child gets on top of ``os.environ``: the daemon, then ``extra``."""
+        return {**daemon_env(self.target), **(extra or {})}
+
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start `docker ARGS` with stdout and stderr on one pipe (bytes), for callers that
+        read its output as it comes and watch it themselves (a pull's stall watchdog)."""
+        argv = [self._binary(), *args]
+        try:
+            return subprocess.Popen(  # an argument list, never a shell
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, env=child_env(self.env(env)),
+            )
+        except OSError as exc:
+            raise DockerCliMissing(f"cannot run the docker CLI ({argv[0]}): {exc}") from exc
+
     def _binary(self) -> str:
         found = shutil.which(self.docker)
         if not found:
@@ -190,9 +220,9 @@ class DockerCli:
             on_line: Callable[[str], None] | None = None) -> CliResult:
         """Run `docker ARGS`. With ``on_line``, output lines are handed over as they come."""
         argv = (self._binary(), *args)
-        full_env = {**daemon_env(self.target), **(env or {})}
+        full_env = self.env(env)
         runner = self._runner
-        if on_line is not None and runner is _subprocess_runner:
+        if on_line is not None and runner is run_process:
             runner = streaming_runner(on_line)
         try:
             return runner(argv, full_env, timeout)
@@ -370,7 +400,7 @@ def stream_lines(
     such as install-runner); kill it after ``timeout`` seconds."""
     proc = subprocess.Popen(
         list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=_child_env(env), stdin=subprocess.DEVNULL,
+        env=child_env(env), stdin=subprocess.DEVNULL,
     )
     expired = threading.Event()
 

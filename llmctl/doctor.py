@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from llmctl import urls
 from llmctl.errors import LlmctlError, UsageError
+from llmctl.urls import parse_ollama_host
 
 if TYPE_CHECKING:
     from llmctl.engine.connect import DaemonTarget
@@ -48,9 +50,9 @@ if TYPE_CHECKING:
     from llmctl.managed import ManagedServer
 
 STATUSES = ("ok", "warn", "fail", "skip")
-OLLAMA_PORT = 11434
-ALT_OLLAMA_PORT = 11435
-RUNNER_PORT = 12434
+OLLAMA_PORT = urls.OLLAMA_PORT
+ALT_OLLAMA_PORT = urls.OLLAMA_ALT_PORT
+RUNNER_PORT = urls.MODEL_RUNNER_PORT
 DESKTOP_MODEL_RUNNER_MIN = (4, 40)
 MIN_API_VERSION = (1, 41)
 DISK_WARN_BYTES = 10 * 1024**3
@@ -169,24 +171,7 @@ class Report:
 # --- what doctor reads from the outside world -----------------------------------------------
 
 
-@dataclass(frozen=True)
-class ProcResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 CliRunner = Callable[[Sequence[str], dict[str, str], float], Any]
-
-
-def _subprocess_runner(argv: Sequence[str], env: dict[str, str], timeout: float) -> ProcResult:
-    import subprocess
-
-    proc = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **env}, stdin=subprocess.DEVNULL, check=False,
-    )
-    return ProcResult(proc.returncode, proc.stdout, proc.stderr)
 
 
 @dataclass(frozen=True)
@@ -365,7 +350,9 @@ class DoctorEnv:
 
     # --- host ---------------------------------------------------------------------------------
     def run_cli(self, argv: Sequence[str], timeout: float | None = None) -> Any:
-        runner = self.cli_runner or _subprocess_runner
+        from llmctl.desktop import run_process
+
+        runner = self.cli_runner or run_process
         return runner(list(argv), {}, timeout or self.cli_timeout)
 
     def docker_cli(self) -> str | None:
@@ -1074,92 +1061,6 @@ def _ollama_cli_mixup(env: DoctorEnv, owners: dict[int, PortOwner]) -> list[Find
 
 
 # --- 6. OLLAMA_HOST ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OllamaHost:
-    """OLLAMA_HOST as Ollama's envconfig ``Host()`` reads it (server-apis §1.1)."""
-
-    raw: str | None
-    scheme: str
-    host: str
-    port: int
-    path: str
-    default_port: int
-    scheme_given: bool = False
-    port_given: bool = False
-    port_note: str | None = None  # why the given port was replaced by the default
-
-    @property
-    def url(self) -> str:
-        return _url(self.host, self.port, self.scheme) + (f"/{self.path}" if self.path else "")
-
-    @property
-    def connect_host(self) -> str:
-        """What a client connects to: Ollama's ConnectableHost() swaps 0.0.0.0 and ::."""
-        return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
-
-    @property
-    def client_url(self) -> str:
-        return _url(self.connect_host, self.port, self.scheme)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"raw": self.raw, "url": self.url, "client_url": self.client_url,
-                "scheme": self.scheme, "host": self.host, "port": self.port,
-                "path": self.path, "default_port": self.default_port,
-                "scheme_given": self.scheme_given, "port_given": self.port_given,
-                "port_note": self.port_note}
-
-
-def _split_host_port(hostport: str) -> tuple[str, str] | None:
-    """Go's net.SplitHostPort: None when there is no port (or the form is wrong)."""
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        if end < 0 or not hostport[end + 1:].startswith(":"):
-            return None
-        return hostport[1:end], hostport[end + 2:]
-    if hostport.count(":") != 1:
-        return None
-    host, port = hostport.split(":")
-    return host, port
-
-
-def parse_ollama_host(value: str | None, default: int = OLLAMA_PORT) -> OllamaHost:
-    """Ollama's rules: unset → http://127.0.0.1:11434; no scheme → port 11434;
-    ``http://host`` → port 80 and ``https://host`` → 443; ``ollama.com`` → https:443;
-    a bad port falls back to the default; a path is kept."""
-    raw = value
-    s = (value or "").strip().strip("\"'").strip()
-    scheme, sep, hostport = s.partition("://")
-    default_port = default
-    if not sep:
-        scheme, hostport = "http", s
-        if s == "ollama.com":
-            scheme, hostport = "https", "ollama.com:443"
-    elif scheme == "http":
-        default_port = 80
-    elif scheme == "https":
-        default_port = 443
-    hostport, _, path = hostport.partition("/")
-    split = _split_host_port(hostport)
-    if split is None:
-        host, port_text = "127.0.0.1", str(default_port)
-        bare = hostport.strip("[]")
-        if bare:
-            host = bare
-    else:
-        host, port_text = split
-    note = None
-    try:
-        port = int(port_text)
-        if not 0 <= port <= 65535:
-            raise ValueError
-    except ValueError:
-        note = f"port {port_text!r} is not valid: Ollama uses {default_port} instead"
-        port = default_port
-    return OllamaHost(raw if raw is not None and raw.strip() else None, scheme, host, port,
-                      path, default_port, scheme_given=bool(sep),
-                      port_given=split is not None, port_note=note)
 
 
 @check("ollama-host", "OLLAMA_HOST as a client reads it (http://host = port 80; 0.0.0.0 binds)")

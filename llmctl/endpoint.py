@@ -30,11 +30,12 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from llmctl.errors import ConfigError, NotFoundError, UsageError
 from llmctl.files import atomic_write as atomic_write  # the file part lives in llmctl.files
 from llmctl.files import locked, read_text
+from llmctl.urls import api_base, connectable, container_url, server_root
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -125,52 +126,14 @@ def endpoints_path() -> Path:
     return config_dir() / "endpoints.yaml"
 
 
-def server_root(url: str) -> str:
-    """``http://h:12434/engines/v1`` → ``http://h:12434`` (the OpenAI path suffix removed)."""
-    parts = urlsplit(url)
-    path = parts.path.rstrip("/")
-    path = re.sub(r"(/engines(/[^/]+)?)?/v1$", "", path)
-    return urlunsplit((parts.scheme, parts.netloc, path, "", "")).rstrip("/")
+def endpoint_from_url(url: str, *, api: str | None = None, model: str = "",
+                      what: str = "--endpoint") -> Endpoint:
+    """An ad-hoc Endpoint for a URL (checked by :func:`llmctl.urls.parse`, ``what`` names
+    where it came from); the API is ``openai`` when the path ends in ``/v1`` (the MCP
+    client's rule), otherwise ``ollama``, unless ``api`` says."""
+    from llmctl import urls
 
-
-def connectable(url: str) -> str:
-    """Swap unspecified and ``localhost`` hosts for 127.0.0.1 / ::1 (never 0.0.0.0)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    new = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "localhost": "127.0.0.1"}.get(host)
-    if not new:
-        return url
-    netloc = new + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def api_base(root: str, api_type: str, llm_type: str = "") -> str:
-    """The URL clients use: the root for Ollama's API, ``…/v1`` for OpenAI
-    (``…/engines/v1`` on Model Runner)."""
-    root = root.rstrip("/")
-    if api_type == "ollama":
-        return root
-    if llm_type == "docker-model-runner":
-        return root + "/engines/v1"
-    return root + "/v1"
-
-
-def container_url(url: str) -> str:
-    """How another container reaches a loopback endpoint on this host."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):
-        netloc = "host.docker.internal" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
-
-
-def endpoint_from_url(url: str, *, api: str | None = None, model: str = "") -> Endpoint:
-    """An ad-hoc Endpoint for a URL; the API is ``openai`` when the path ends in ``/v1``
-    (the MCP client's rule), otherwise ``ollama``, unless ``api`` says."""
-    from llmctl.backends.http import check_url
-
-    url = connectable(check_url(url, "endpoint URL"))
+    url = urls.normalize(url, what)
     api_type = api or ("openai" if url.endswith("/v1") else "ollama")
     if api_type not in API_TYPES:
         raise UsageError(f"--api must be one of {', '.join(API_TYPES)}, not {api_type!r}")
@@ -281,7 +244,8 @@ def _from_env() -> Endpoint | None:
     model = os.environ.get("LLM_MODEL")
     if not url or not model:
         return None
-    ep = endpoint_from_url(url, api=os.environ.get("LLM_API_TYPE") or None, model=model)
+    ep = endpoint_from_url(url, api=os.environ.get("LLM_API_TYPE") or None, model=model,
+                           what="LLM_ENDPOINT")
     ep.name = "env"
     ep.bearer_token = os.environ.get("OPENAI_API_KEY") if ep.api_type == "openai" else None
     if ep.bearer_token == "unused":
@@ -656,12 +620,17 @@ def prepare_endpoint(
     """
     from datetime import datetime, timezone
 
+    from llmctl import urls
     from llmctl.probe import ManagedTarget, managed_match, probe
 
     if api is not None and api not in API_TYPES:
         raise UsageError(f"--api must be one of {', '.join(API_TYPES)}, not {api!r}")
     if llm_type is not None and llm_type not in LLM_TYPES:
         raise UsageError(f"--llm-type must be one of {', '.join(LLM_TYPES)}")
+    if url is not None:
+        url = urls.normalize(url, "--endpoint")  # before any I/O
+    if endpoint_container is not None:
+        endpoint_container = urls.normalize(endpoint_container, "--endpoint-container")
     managed = [t for t in (targets_from_managed or []) if isinstance(t, ManagedTarget)]
     warnings: list[str] = []
     result = None
@@ -696,6 +665,10 @@ def prepare_endpoint(
         result = probe([url], timeout=timeout, api_key=token).results[0]
     target = managed_match(result.url if result is not None else url or "", managed)
     if result is not None:
+        if not result.is_llm and result.suggestion:  # a wrong path, said as one
+            raise UsageError(f"--endpoint {result.url}: {result.reason}",
+                             f"Use --endpoint {result.suggestion}.",
+                             details={"url": result.url, "suggestion": result.suggestion})
         if not result.is_llm:
             from llmctl.client import EndpointUnreachable
 
@@ -708,6 +681,15 @@ def prepare_endpoint(
         kind = llm_type or llm_type_for(server, target)
         base = api_base(connectable(result.root), api_type, server)
         if result.status == "loading":
+            if verify:  # nothing can be checked yet: the model, its tools
+                from llmctl.errors import NotReadyError
+
+                raise NotReadyError(
+                    f"{result.base_url}: the {result.server_name} is still loading its model",
+                    f"Wait until `llmctl probe {result.root}` says ready, then run this "
+                    "again (--no-verify writes it without checking).",
+                    details={"url": result.base_url, "server": server},
+                )
             warnings.append(f"{result.base_url} is still loading its model")
     else:
         assert url is not None
@@ -727,9 +709,11 @@ def prepare_endpoint(
             model = models[0]
         else:
             have = ", ".join(models[:10]) if models else "none"
+            pulls = result is None or result.server in ("ollama", "docker-model-runner")
             raise UsageError(
                 f"--model is required (the server has: {have})",
-                "Pass --model NAME; pull one first with: llmctl pull MODEL",
+                "Pass --model NAME" + ("; pull one first with: llmctl pull MODEL"
+                                       if pulls and not models else "."),
             )
     verified = None
     if result is not None and verify:

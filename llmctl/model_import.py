@@ -34,13 +34,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmctl import gguf
 from llmctl.errors import LlmctlError, ServerError, UsageError
 from llmctl.models import BACKEND_LABELS, DEFAULT_STALL_TIMEOUT, Target
 from llmctl.names import MODEL_RUNNER, OLLAMA, parse_model_runner_ref, parse_ollama_name
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
+
+if TYPE_CHECKING:
+    from llmctl.desktop import DockerCli
 
 EMIT_INTERVAL = 0.1
 PACKAGE_MIN_TIMEOUT = 600.0
@@ -196,13 +199,18 @@ def import_gguf(
     warn: Warn | None = None,
     use_cache: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    docker: Callable[[], DockerCli] | None = None,
 ) -> ImportResult:
-    """Import ``source`` into ``target`` (Ollama or Docker Model Runner)."""
+    """Import ``source`` into ``target`` (Ollama or Docker Model Runner); ``docker`` makes
+    the docker CLI runner (pointed at the daemon llmctl resolved)."""
     if stall_timeout <= 0:
         raise UsageError(f"--stall-timeout {stall_timeout:g} must be more than 0 seconds")
     model, name_from = choose_name(source, name, target.backend)
     if target.backend == MODEL_RUNNER:
-        return _into_model_runner(source, target, model, name_from, progress, warn, clock)
+        from llmctl.desktop import DockerCli
+
+        cli = docker() if docker is not None else DockerCli()
+        return _into_model_runner(source, target, model, name_from, progress, warn, clock, cli)
     return _into_ollama(source, target, model, name_from, progress, stall_timeout, warn,
                         use_cache, clock)
 
@@ -341,14 +349,13 @@ def package_command(source: GgufSource, model: str) -> str:
 
 def _into_model_runner(source: GgufSource, target: Target, model: str, name_from: str,
                        progress: ProgressSink, warn: Warn | None,
-                       clock: Callable[[], float]) -> ImportResult:
-    from llmctl.desktop import NO_AUTO_INSTALL, DockerCli, DockerCliMissing, PluginMissing
+                       clock: Callable[[], float], cli: DockerCli) -> ImportResult:
+    from llmctl.desktop import NO_AUTO_INSTALL, DockerCliMissing, PluginMissing
 
     start = clock()
     env = dict(NO_AUTO_INSTALL)
     if target.source != "default":  # the plugin goes to the runner llmctl resolved
         env["MODEL_RUNNER_HOST"] = target.url
-    cli = DockerCli()
     layer = "gguf"
     shown: set[str] = set()
     next_emit = [0.0]
@@ -373,7 +380,7 @@ def _into_model_runner(source: GgufSource, target: Target, model: str, name_from
             shown.add(text)
             progress(ProgressEvent("model", text, subject=model))
 
-    before = _runner_ids(target)
+    before = _runner_ids(target, cli)
     progress(ProgressEvent("model", f"running {package_command(source, model)}",
                            subject=model))
     timeout = max(PACKAGE_MIN_TIMEOUT, source.size / PACKAGE_BYTES_PER_S)
@@ -389,7 +396,7 @@ def _into_model_runner(source: GgufSource, target: Target, model: str, name_from
         ) from None
     except BaseException as exc:
         if not isinstance(exc, Exception):
-            _undo_package(target, before, warn)
+            _undo_package(target, before, warn, cli)
         raise
     if not result.ok:
         last = next((_ANSI.sub("", ln).strip() for ln in reversed(result.output.splitlines())
@@ -401,7 +408,7 @@ def _into_model_runner(source: GgufSource, target: Target, model: str, name_from
         raise ServerError(f"`docker model package` failed (exit {result.returncode}): {last}",
                           hint, details={"output": result.output[-2000:]})
     progress(ProgressEvent("model", "success", done=True, subject=model))
-    found = _runner_model(target, model)
+    found = _runner_model(target, model, cli)
     details: dict[str, Any] = {}
     if found is not None:
         details = {k: v for k, v in (("family", found.architecture),
@@ -428,7 +435,7 @@ def _check_plugin(cli: Any, result: Any) -> None:
         cli.model("version")  # raises PluginMissing when the plugin is missing
 
 
-def _runner_models(target: Target) -> list[Any] | None:
+def _runner_models(target: Target, cli: DockerCli | None = None) -> list[Any] | None:
     """The runner's models over HTTP, else through `docker model ls --json`; None if neither
     answers."""
     from llmctl.backends import model_runner
@@ -439,40 +446,42 @@ def _runner_models(target: Target) -> list[Any] | None:
     except Exception:
         pass
     try:
-        return list(model_runner.cli_list())
+        return list(model_runner.cli_list(cli))
     except Exception:
         return None
 
 
-def _runner_ids(target: Target) -> set[str] | None:
-    found = _runner_models(target)
+def _runner_ids(target: Target, cli: DockerCli | None = None) -> set[str] | None:
+    found = _runner_models(target, cli)
     return None if found is None else {m.id for m in found}
 
 
-def _runner_model(target: Target, model: str) -> Any:
+def _runner_model(target: Target, model: str, cli: DockerCli | None = None) -> Any:
     from llmctl.names import same_model
 
-    for m in _runner_models(target) or []:
+    for m in _runner_models(target, cli) or []:
         if any(same_model(t, model, MODEL_RUNNER) for t in m.tags):
             return m
     return None
 
 
-def _undo_package(target: Target, before: set[str] | None, warn: Warn | None) -> None:
+def _undo_package(target: Target, before: set[str] | None, warn: Warn | None,
+                  cli: DockerCli | None = None) -> None:
     """After an interrupted `docker model package`: a model loaded but not yet tagged is
     left in the store without a name; remove what appeared untagged since the start."""
     from llmctl.backends import model_runner
 
     if before is None:
         return
-    leftovers = [m.id for m in _runner_models(target) or [] if m.id not in before and not m.tags]
+    leftovers = [m.id for m in _runner_models(target, cli) or []
+                 if m.id not in before and not m.tags]
     for mid in leftovers:
         with contextlib.suppress(Exception):
             try:
                 with _client(target, 10.0) as client:
                     model_runner.delete(client, mid, force=True)
             except model_runner.RunnerUnreachable:
-                model_runner.cli_rm(mid, force=True)
+                model_runner.cli_rm(mid, force=True, cli=cli)
             if warn:
                 warn(f"interrupted: removed the untagged model {mid[:19]} the package left")
 

@@ -56,14 +56,15 @@ from llmctl.plan import (
     validate_port,
 )
 from llmctl.ports import next_free, port_free, process_holding
+from llmctl.urls import MODEL_RUNNER_PORT
 
 if TYPE_CHECKING:
     from llmctl.engine.docker_engine import Engine
     from llmctl.engine.model import ContainerInfo, EngineFacts
 
 PROFILE = "model-runner"  # the name `llmctl up/down` dispatches on
-DEFAULT_PORT = 12434
-CONTAINER_PORT = 12434  # the image's MODEL_RUNNER_PORT; only the host port moves
+DEFAULT_PORT = MODEL_RUNNER_PORT
+CONTAINER_PORT = MODEL_RUNNER_PORT  # the image's MODEL_RUNNER_PORT; only the host port moves
 CONTAINER_NAME = "docker-model-runner"
 VOLUME_NAME = "docker-model-runner-models"
 MODELS_PATH = "/models"

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from llmctl.endpoint import api_base, server_root
+from llmctl import urls
 from llmctl.errors import UsageError
+from llmctl.urls import api_base
 
-DEFAULT_PORTS = (11434, 11435, 12434, 8000, 8080)
+DEFAULT_PORTS = urls.PROBE_PORTS
 DEFAULT_TIMEOUT = 3.0
 MAX_BODY = 1024 * 1024
 PATHS = (
@@ -47,6 +48,14 @@ SERVER_NAMES = {
     "localai": "LocalAI",
     "openai-compatible": "OpenAI-compatible",
 }
+
+
+def server_phrase(server: str | None) -> str:
+    """``an Ollama server``, ``a vLLM server``, ``a Docker Model Runner``: for sentences."""
+    name = SERVER_NAMES.get(server or "", server or "unknown")
+    if not name.endswith(("server", "Runner")):
+        name += " server"
+    return ("an " if name[0].lower() in "aeiou" else "a ") + name
 
 
 # --- results ---
@@ -116,6 +125,8 @@ class ProbeResult:
     latency_ms: float | None = None
     elapsed_ms: float = 0.0
     managed: ManagedTarget | None = None  # set when llmctl runs this server
+    # nothing LLM-like at the URL's path, but at the host's root: the URL to use there
+    suggestion: str | None = None
 
     @property
     def reachable(self) -> bool:
@@ -147,6 +158,7 @@ class ProbeResult:
             "latency_ms": self.latency_ms,
             "elapsed_ms": self.elapsed_ms,
             "managed": self.managed.to_dict() if self.managed else None,
+            "suggestion": self.suggestion,
         }
 
 
@@ -175,47 +187,17 @@ class ProbeReport:
 
 
 def normalize_target(url: str) -> tuple[str, str]:
-    """(scheme://host:port[/prefix] root, host). Accepts ``host:port``, ``:port``, a bare
-    port, and API URLs such as ``http://h:12434/engines/v1`` or ``http://h:11434/v1``."""
-    raw = url.strip()
-    if not raw:
-        raise UsageError("empty URL")
-    if raw.isdigit():
-        raw = f"127.0.0.1:{raw}"
-    elif raw.startswith(":") and raw[1:].isdigit():
-        raw = f"127.0.0.1{raw}"
-    if "://" not in raw:
-        raw = "http://" + raw
-    try:
-        parts = urlsplit(raw)
-    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for http://[::1
-        raise UsageError(f"{url!r} is not a valid URL ({exc})",
-                         "Example: http://127.0.0.1:11434 or http://[::1]:11434") from None
-    if parts.scheme not in ("http", "https"):
-        raise UsageError(f"{url!r}: only http:// and https:// URLs can be probed")
-    try:
-        port = parts.port
-    except ValueError:
-        raise UsageError(f"{url!r}: the port is not a number from 1 to 65535") from None
-    host = parts.hostname
-    if not host:
-        raise UsageError(f"{url!r}: no host in the URL")
-    path = parts.path.rstrip("/")
-    for suffix in ("/api/tags", "/api", "/v1/models", "/engines/v1/models"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-            break
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
-    root = server_root(urlunsplit((parts.scheme, netloc, path, "", "")))
-    return root, host
+    """(server root to probe, host as written): :func:`llmctl.urls.parse` with the
+    shorthands (``host:port``, ``:port``, a bare port); ``localhost`` is kept, since probe
+    tries 127.0.0.1 and ::1 and uses the one that answers."""
+    u = urls.parse(url, "")
+    return u.root_as_given(), u.host_as_given
 
 
 def root_of(url: str) -> str:
     """The server root a URL is probed at, for comparing targets (``localhost`` →
     127.0.0.1, API suffixes removed)."""
-    from llmctl.endpoint import connectable
-
-    return normalize_target(connectable(url.strip()))[0]
+    return urls.parse(url, "URL").root
 
 
 def extra_targets(targets_from_managed: Sequence[str | ManagedTarget] | None = None) -> list[str]:
@@ -278,7 +260,7 @@ def _owned_by(models_doc: Any) -> tuple[list[str], list[Any]]:
 
 def classify(result: ProbeResult, fetches: dict[str, Fetch]) -> ProbeResult:
     """Fill ``result`` from the answers to :data:`PATHS` (no I/O; unit-tested directly)."""
-    from llmctl.backends.http import snippet
+    from llmctl.backends.http import not_api_reason, snippet
 
     def f(path: str) -> Fetch:
         return fetches.get(path) or Fetch(path, error="not asked")
@@ -380,13 +362,13 @@ def classify(result: ProbeResult, fetches: dict[str, Fetch]) -> ProbeResult:
 
     if kind is None:
         result.status = "not-llm"
-        if root.status is not None and 300 <= root.status < 400:
-            result.reason = f"redirects to {root.location or '?'} (not followed)"
+        if root.status is not None and root.status < 400:
+            result.reason = not_api_reason(root.status, root.content_type, root.location,
+                                           root.body, expect_json=True)
         elif root.status is not None:
-            ctype = root.content_type.split(";")[0] or "no content type"
-            what = f"serving {ctype}" if root.status < 400 else f"answers HTTP {root.status}"
             body = snippet(root.body, 60)
-            result.reason = f"{what}, not an LLM API" + (f" ({body!r})" if body else "")
+            result.reason = f"answers HTTP {root.status}, not an LLM API" + (
+                f" ({body!r})" if body else "")
         else:
             result.reason = f"not an LLM API (GET / failed: {root.error})"
         return result
@@ -541,7 +523,7 @@ async def probe_one(
         addr, error = await _connect(host, port, timeout)
         if addr is None:
             result.status, result.reason = "unreachable", error
-            if port in (8000, 80, 3000) and "refused" in (error or ""):
+            if port in (urls.VLLM_PORT, *urls.TGI_PORTS) and "refused" in (error or ""):
                 result.notes.append("vLLM and TGI refuse connections while loading a model")
             return
         if addr != host:  # localhost → the address that answered
@@ -605,8 +587,42 @@ async def probe_one(
     except asyncio.TimeoutError:
         result.status = "no-answer"
         result.reason = f"no answer within {timeout:g}s"
+    prefix = urlsplit(result.root).path
+    left = deadline - time.monotonic()
+    if result.status == "not-llm" and prefix and left > 0.05:
+        # A wrong path is said as such: is there an LLM server at the host's root?
+        origin = result.root[: len(result.root) - len(prefix)]
+        there = await probe_one(origin, timeout=left, api_key=api_key,
+                                loopback_client=loopback_client)
+        if there.is_llm:
+            result.reason = (f"no LLM API at the path {prefix} ({result.reason}); "
+                             f"{there.root} is {server_phrase(there.server)}")
+            result.suggestion = there.base_url
+            result.notes.append(f"use {there.base_url} ({there.api_type} API)")
     result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result
+
+
+def probe_url(url: str, *, timeout: float = DEFAULT_TIMEOUT, api_key: str | None = None
+              ) -> ProbeResult:
+    """Probe one URL (checked by :func:`llmctl.urls.parse` first) and return what answers
+    there, within ``timeout`` seconds; for callers outside an event loop, such as the
+    commands that take ``--endpoint URL``."""
+    import asyncio
+
+    urls.parse(url, "URL")  # a UsageError before any I/O
+
+    async def one() -> ProbeResult:
+        return await probe_one(url, timeout=timeout, api_key=api_key)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(one())
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, one()).result()
 
 
 async def _call_in_thread(fn: Callable[[], Any], timeout: float) -> Any:

@@ -6,7 +6,8 @@ HTTP: ``GET /models`` (a bare JSON array), ``POST /models/create`` ``{"from": re
 HTML-escapes each line, which is tolerated too), ``DELETE /models/{name}``. Errors are plain
 text (``Model not found``) and are turned into one clear line.
 
-CLI: ``docker model pull|ls --json|rm`` run as argument lists (never a shell) with
+CLI: ``docker model pull|ls --json|rm`` through :class:`llmctl.desktop.DockerCli`, the one
+docker runner: argument lists (never a shell), the daemon llmctl resolved, and
 ``MODEL_RUNNER_NO_AUTO_INSTALL=1`` so that a pull never silently installs a runner container.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from llmctl.backends.http import describe_transport_error, error_text, json_or_error, snippet
+from llmctl.backends.http import (
+    check_api_answer,
+    describe_transport_error,
+    error_text,
+    json_or_error,
+    snippet,
+)
 from llmctl.backends.ollama_models import (
     DEFAULT_STALL_TIMEOUT,
     PullOutcome,
@@ -32,15 +38,17 @@ from llmctl.backends.ollama_models import (
 )
 from llmctl.errors import LlmctlError, NotFoundError, ServerError
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
+from llmctl.urls import MODEL_RUNNER_PORT
 
 if TYPE_CHECKING:
     import httpx
 
-DEFAULT_PORT = 12434
-DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+    from llmctl.desktop import CliResult, DockerCli
+
 RETRY_HINT = "Run the same `llmctl pull {model}` again."
-NOT_RUNNING_HINT = ("Start it: Docker Desktop `docker desktop enable model-runner --tcp 12434`; "
-                    "Docker Engine `docker model install-runner`; or set MODEL_RUNNER_HOST.")
+NOT_RUNNING_HINT = ("Start it: Docker Desktop `docker desktop enable model-runner --tcp "
+                    f"{MODEL_RUNNER_PORT}`; Docker Engine `docker model install-runner`; or set "
+                    "MODEL_RUNNER_HOST.")
 CLI_TIMEOUT = 30.0
 
 
@@ -93,6 +101,7 @@ def list_models(client: httpx.Client) -> list[RunnerModel]:
     """``GET /models``. Transport errors propagate as httpx exceptions."""
     url = f"{client.base_url}".rstrip("/")
     response = client.get("/models")
+    check_api_answer(response, "GET /models", body=response.content)
     if response.status_code != 200:
         raise ServerError(f"GET /models at {url}: HTTP {response.status_code} "
                           f"({error_text(response)})")
@@ -133,16 +142,25 @@ def pull(
     stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     bearer_token: str | None = None,
     clock: Callable[[], float] = time.monotonic,
+    wall_timeout: float | None = None,
+    started: float | None = None,
 ) -> PullOutcome:
-    """``POST /models/create`` and follow its progress lines until ``type: success``."""
+    """``POST /models/create`` and follow its progress lines until ``type: success``; the
+    stall watchdog (and ``wall_timeout``) run from before the request is sent."""
     import httpx
+
+    from llmctl.backends.http import Cutter, checked_stream
+    from llmctl.backends.ollama_models import guarded
 
     url = f"{client.base_url}".rstrip("/")
     outcome = PullOutcome()
-    watchdog = Watchdog(stall_timeout, clock)
+    watchdog = Watchdog(stall_timeout, clock, total=wall_timeout, started=started)
     hint = RETRY_HINT.format(model=model)
 
     def stalled() -> LlmctlError:
+        if watchdog.over_deadline():
+            return ServerError(f"pulling {model} did not finish within {watchdog.total:g} s "
+                               f"(--timeout): stopped at {outcome.where()} ({url})", hint)
         return ServerError(f"pulling {model} stalled at {outcome.where()}: no progress for "
                            f"{stall_timeout:g} s ({url})", hint)
 
@@ -150,24 +168,31 @@ def pull(
     if bearer_token:
         body["bearer-token"] = bearer_token
     on_event(ProgressEvent("model", "pulling", subject=model))
+    cutter = Cutter()
     try:
-        with client.stream("POST", "/models/create", json=body,
-                           headers={"Accept": "application/json"}) as response:
+        with guarded(watchdog, cutter.cut), client.stream(
+                "POST", "/models/create", json=body, headers={"Accept": "application/json"},
+                extensions=cutter.extensions()) as response:
+            cutter.add(response)
             if response.status_code != 200:
                 response.read()
+                check_api_answer(response, "POST /models/create", body=response.content)
                 raise _http_error(model, response.status_code, _plain(response), url)
-            from llmctl.backends.ollama_models import shutdown_response
-
-            chunks = watched_chunks(response.iter_bytes(), watchdog, stalled,
-                                    lambda: shutdown_response(response))
-            follow_lines(chunks, model, outcome, on_event, watchdog)
+            check_api_answer(response, "POST /models/create")
+            chunks = watched_chunks(response.iter_bytes(), watchdog, stalled)
+            follow_lines(checked_stream(chunks, response, "POST /models/create"), model,
+                         outcome, on_event, watchdog)
     except httpx.TransportError as exc:
+        if watchdog.fired:
+            raise stalled() from None
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
             raise RunnerUnreachable(
                 f"cannot reach Docker Model Runner at {url}: {describe_transport_error(exc)}",
                 NOT_RUNNING_HINT) from None
         raise ServerError(f"pulling {model} broke off at {outcome.where()}: "
                           f"{describe_transport_error(exc)} ({url})", hint) from None
+    if watchdog.fired and not outcome.success:
+        raise stalled()
     if not outcome.success:
         last = outcome.statuses[-1] if outcome.statuses else "nothing"
         raise ServerError(f"pulling {model}: the stream ended without success at "
@@ -284,6 +309,7 @@ def delete(client: httpx.Client, model: str, *, force: bool = False) -> list[dic
                 f"cannot reach Docker Model Runner at {url}: {describe_transport_error(exc)}",
                 NOT_RUNNING_HINT) from None
         raise ServerError(f"removing {model}: {describe_transport_error(exc)} ({url})") from None
+    check_api_answer(response, "DELETE /models", body=response.content)
     if response.status_code not in (200, 204):
         raise _http_error(model, response.status_code, _plain(response), url, verb="removing")
     try:
@@ -296,26 +322,20 @@ def delete(client: httpx.Client, model: str, *, force: bool = False) -> list[dic
 # --- the `docker model` CLI plugin ----------------------------------------------------------------
 
 
-def docker_cli() -> str | None:
-    """The docker executable, or None when it is not on PATH."""
-    return shutil.which("docker")
+def _cli(cli: DockerCli | None) -> DockerCli:
+    from llmctl.desktop import DockerCli
+
+    return cli if cli is not None else DockerCli()
 
 
-def _cli_env() -> dict[str, str]:
-    return {**os.environ, "MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
+def docker_cli(cli: DockerCli | None = None) -> bool:
+    """True when the docker executable is on PATH (the fallback is possible)."""
+    return _cli(cli).available()
 
 
 def _cli_error(model: str, verb: str, text: str, code: int) -> LlmctlError:
     low = text.lower()
     last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
-    # Without the plugin, docker itself rejects `model` (or, first, a flag such as --json).
-    if ("unknown command" in low or "is not a docker command" in low
-            or "unknown flag" in low or "usage:  docker [options] command" in low):
-        return ServerError(
-            "Docker Model Runner is not reachable over TCP and the `docker model` CLI plugin "
-            "is not installed",
-            "Install the docker-model-plugin package, or enable TCP (MODEL_RUNNER_HOST).",
-        )
     if "not running" in low or "install-runner" in low:
         return ServerError(f"{verb} {model}: Docker Model Runner is not running", NOT_RUNNING_HINT)
     if "not found" in low:
@@ -325,32 +345,58 @@ def _cli_error(model: str, verb: str, text: str, code: int) -> LlmctlError:
     return ServerError(f"{what} with `docker model` failed (exit {code}): {last or 'no output'}")
 
 
+def _no_plugin() -> ServerError:
+    return ServerError(
+        "Docker Model Runner is not reachable over TCP and the `docker model` CLI plugin "
+        "is not installed",
+        "Install the docker-model-plugin package, or enable TCP (MODEL_RUNNER_HOST).",
+    )
+
+
+def _model(cli: DockerCli, *args: str, timeout: float) -> CliResult:
+    """`docker model ARGS` through the one docker runner (daemon and no-auto-install set)."""
+    from llmctl.desktop import DockerCliMissing, PluginMissing
+
+    try:
+        return cli.model(*args, timeout=timeout)
+    except PluginMissing:
+        raise _no_plugin() from None
+    except DockerCliMissing as exc:
+        raise RunnerUnreachable(f"Docker Model Runner is not reachable over TCP and {exc.message}",
+                                NOT_RUNNING_HINT) from None
+
+
 def cli_pull(
     model: str,
     *,
     on_event: ProgressSink = null_sink,
     stall_timeout: float = DEFAULT_STALL_TIMEOUT,
-    docker: str | None = None,
+    cli: DockerCli | None = None,
     clock: Callable[[], float] = time.monotonic,
+    wall_timeout: float | None = None,
+    started: float | None = None,
 ) -> PullOutcome:
     """``docker model pull MODEL``: stream its output lines as progress events, with the same
-    stall watchdog (no new output line for ``stall_timeout`` s)."""
-    exe = docker or docker_cli()
-    if exe is None:
-        raise ServerError("Docker Model Runner is not reachable over TCP and `docker` is not "
-                          "on PATH", NOT_RUNNING_HINT)
+    stall watchdog (no new output line for ``stall_timeout`` s) and ``wall_timeout`` (s)."""
+    from llmctl.desktop import NO_AUTO_INSTALL, DockerCliMissing
+
+    runner = _cli(cli)
     outcome = PullOutcome()
-    watchdog = Watchdog(stall_timeout, clock)
+    watchdog = Watchdog(stall_timeout, clock, total=wall_timeout, started=started)
     on_event(ProgressEvent("model", "pulling (docker model pull)", subject=model))
-    proc = subprocess.Popen(  # an argument list, never a shell
-        [exe, "model", "pull", model], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, env=_cli_env(),
-    )
+    try:
+        proc = runner.popen("model", "pull", model, env=NO_AUTO_INSTALL)
+    except DockerCliMissing as exc:
+        raise ServerError(f"Docker Model Runner is not reachable over TCP and {exc.message}",
+                          NOT_RUNNING_HINT) from None
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     tail: list[str] = []
 
     def stalled() -> LlmctlError:
+        if watchdog.over_deadline():
+            return ServerError(f"`docker model pull {model}` did not finish within "
+                               f"{watchdog.total:g} s (--timeout)", RETRY_HINT.format(model=model))
         return ServerError(f"`docker model pull {model}` stalled: no new output for "
                            f"{stall_timeout:g} s", RETRY_HINT.format(model=model))
 
@@ -382,45 +428,35 @@ def cli_pull(
                 proc.kill()
                 proc.wait()
         proc.stdout.close()
+    text = "\n".join(tail)
     if code != 0:
-        raise _cli_error(model, "pulling", "\n".join(tail), code)
+        from llmctl.desktop import CliResult, is_plugin_missing
+
+        if is_plugin_missing(CliResult((), code, text, ""), "model"):
+            raise _no_plugin()
+        raise _cli_error(model, "pulling", text, code)
     outcome.success = True
     on_event(ProgressEvent("model", "success", done=True, subject=model))
     return outcome
 
 
-def _run_cli(args: list[str], what: str, docker: str | None) -> subprocess.CompletedProcess[str]:
-    exe = docker or docker_cli()
-    if exe is None:
-        raise RunnerUnreachable("Docker Model Runner is not reachable over TCP and `docker` is "
-                                "not on PATH", NOT_RUNNING_HINT)
-    try:
-        return subprocess.run(  # an argument list, never a shell
-            [exe, "model", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            env=_cli_env(), timeout=CLI_TIMEOUT, check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise ServerError(f"`docker model {' '.join(args)}` did not finish in "
-                          f"{CLI_TIMEOUT:g} s ({what})") from None
-
-
-def cli_list(docker: str | None = None) -> list[RunnerModel]:
+def cli_list(cli: DockerCli | None = None, timeout: float = CLI_TIMEOUT) -> list[RunnerModel]:
     """``docker model ls --json``."""
-    proc = _run_cli(["ls", "--json"], "listing models", docker)
-    if proc.returncode != 0:
-        err = _cli_error("", "listing models", proc.stdout + proc.stderr, proc.returncode)
+    result = _model(_cli(cli), "ls", "--json", timeout=timeout)
+    if not result.ok:
+        err = _cli_error("", "listing models", result.stdout + result.stderr, result.returncode)
         raise RunnerUnreachable(err.message, err.hint)
     try:
-        doc = json.loads(proc.stdout or "[]")
+        doc = json.loads(result.stdout or "[]")
     except ValueError:
         raise ServerError(f"`docker model ls --json` printed something that is not JSON "
-                          f"({snippet(proc.stdout)!r})") from None
+                          f"({snippet(result.stdout)!r})") from None
     return parse_models(doc, "docker model ls --json")
 
 
-def cli_rm(model: str, *, force: bool = False, docker: str | None = None) -> None:
+def cli_rm(model: str, *, force: bool = False, cli: DockerCli | None = None,
+           timeout: float = CLI_TIMEOUT) -> None:
     """``docker model rm [-f] MODEL``."""
-    args = ["rm", *(["-f"] if force else []), model]
-    proc = _run_cli(args, f"removing {model}", docker)
-    if proc.returncode != 0:
-        raise _cli_error(model, "removing", proc.stdout + proc.stderr, proc.returncode)
+    result = _model(_cli(cli), "rm", *(["-f"] if force else []), model, timeout=timeout)
+    if not result.ok:
+        raise _cli_error(model, "removing", result.stdout + result.stderr, result.returncode)

@@ -20,14 +20,16 @@ if TYPE_CHECKING:
     from llmctl.client import Reply
 
 API = "ollama"
-DEFAULT_PORT = 11434
 RUNNING_TEXT = "Ollama is running"
 
 
 def _raise_for_status(response: httpx.Response, what: str, model: str = "") -> None:
     if response.status_code == 200:
         return
+    from llmctl.backends.http import check_api_answer
     from llmctl.client import classify_error
+
+    check_api_answer(response, body=response.content)
 
     raise classify_error(
         response.status_code,
@@ -196,7 +198,10 @@ def make_parser(model: str) -> Any:
             try:
                 doc = json.loads(line)
             except ValueError:
-                raise ServerError(f"Ollama sent a line that is not JSON: {line[:80]!r}") from None
+                from llmctl.backends.http import snippet
+
+                raise ServerError(f"the server sent a line that is not JSON in its Ollama chat "
+                                  f"stream ({snippet(line)!r})") from None
             return self._absorb(doc)
 
         def finish(self) -> Reply:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llmctl.backends.http import describe_transport_error, error_text, snippet
+from llmctl.backends.http import check_api_answer, describe_transport_error, error_text, snippet
 from llmctl.errors import LlmctlError, NotFoundError, ServerError
 from llmctl.progress import ProgressEvent, ProgressSink, human_size, null_sink
 
@@ -43,21 +43,60 @@ RESUME_HINT = ("Run the same `llmctl pull {model}` again: Ollama keeps what was 
 
 class Watchdog:
     """Wall-clock stall detection: ``progressed()`` on real progress, ``remaining()`` left;
-    ``fired`` once the guard thread of :func:`watched_chunks` found it expired."""
+    ``fired`` once the guard thread of :func:`watched_chunks` found it expired. ``total``
+    (seconds, optional) is a limit for the whole run, whatever the progress."""
 
-    __slots__ = ("clock", "fired", "last", "timeout")
+    __slots__ = ("clock", "deadline", "fired", "last", "timeout", "total")
 
-    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic, *,
+                 total: float | None = None, started: float | None = None) -> None:
         self.timeout = timeout
         self.clock = clock
         self.last = clock()
+        self.total = total  # counted from ``started`` (a clock value), else from now
+        start = self.last if started is None else started
+        self.deadline = start + total if total is not None else None
         self.fired = False
 
     def progressed(self) -> None:
         self.last = self.clock()
 
     def remaining(self) -> float:
-        return self.last + self.timeout - self.clock()
+        now = self.clock()
+        left = self.last + self.timeout - now
+        if self.deadline is not None:
+            left = min(left, self.deadline - now)
+        return left
+
+    def over_deadline(self) -> bool:
+        """True when it is the whole-run limit (not a stall) that ran out."""
+        return self.deadline is not None and self.clock() >= self.deadline - 0.01
+
+
+@contextlib.contextmanager
+def guarded(watchdog: Watchdog, on_expire: Callable[[], None]) -> Iterator[None]:
+    """Run a guard thread during the block: it sleeps until the watchdog may have run out,
+    then sets ``watchdog.fired`` and calls ``on_expire`` (cut the connection, kill the child
+    process) to unblock a read that waits for a silent server. The guard never competes with
+    the parser for the GIL: it wakes only when the deadline may have passed."""
+    stop = threading.Event()
+
+    def guard() -> None:
+        while True:
+            remaining = watchdog.remaining()
+            if remaining <= 0:
+                watchdog.fired = True
+                with contextlib.suppress(Exception):
+                    on_expire()
+                return
+            if stop.wait(min(remaining, GUARD_MAX_SLEEP)):
+                return
+
+    threading.Thread(target=guard, name="llmctl-stall-guard", daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def watched_chunks(
@@ -69,45 +108,31 @@ def watched_chunks(
     """Yield ``chunks`` (read on the calling thread) and raise ``on_stall()`` once the
     watchdog runs out.
 
-    Expiry is checked before each chunk (a server repeating identical lines) and by a guard
-    thread that sleeps until the deadline and then calls ``on_expire`` to unblock a read that
-    waits for a silent server (shut the socket down, kill the child process). The guard never
-    competes with the parser for the GIL: it wakes only when the deadline may have passed.
-    A read error caused by ``on_expire`` is reported as the stall it is. KeyboardInterrupt
-    passes through untouched.
+    Expiry is checked before each chunk (a server repeating identical lines) and, when
+    ``on_expire`` is given, by a :func:`guarded` thread (callers that already run one pass
+    None). A read error caused by the expiry is reported as the stall it is.
+    KeyboardInterrupt passes through untouched.
     """
-    stop = threading.Event()
-
-    def guard() -> None:
-        while True:
-            remaining = watchdog.remaining()
-            if remaining <= 0:
-                watchdog.fired = True
-                if on_expire is not None:
-                    with contextlib.suppress(Exception):
-                        on_expire()
-                return
-            if stop.wait(min(remaining, GUARD_MAX_SLEEP)):
-                return
-
-    threading.Thread(target=guard, name="llmctl-stall-guard", daemon=True).start()
-    try:
-        for chunk in chunks:
-            if watchdog.fired or watchdog.remaining() <= 0:
-                raise on_stall()
-            yield chunk
-    except Exception as exc:
-        if watchdog.fired and not isinstance(exc, LlmctlError):
-            raise on_stall() from None
-        raise
-    finally:
-        stop.set()
+    with contextlib.ExitStack() as stack:
+        if on_expire is not None:
+            stack.enter_context(guarded(watchdog, on_expire))
+        try:
+            for chunk in chunks:
+                if watchdog.fired or watchdog.remaining() <= 0:
+                    raise on_stall()
+                yield chunk
+        except Exception as exc:
+            if watchdog.fired and not isinstance(exc, LlmctlError):
+                raise on_stall() from None
+            raise
     if watchdog.fired:
         raise on_stall()
 
 
 def shutdown_response(response: httpx.Response) -> None:
-    """Unblock a read on ``response`` from another thread: shut its socket down."""
+    """Unblock a read on ``response`` from another thread: shut its socket down (for a
+    request already answered; :class:`~llmctl.backends.http.Cutter` also covers the wait for
+    the answer)."""
     import socket
 
     stream = response.extensions.get("network_stream")
@@ -178,20 +203,30 @@ def pull(
     insecure: bool = False,
     emit_interval: float = EMIT_INTERVAL,
     clock: Callable[[], float] = time.monotonic,
+    wall_timeout: float | None = None,
+    started: float | None = None,
 ) -> PullOutcome:
     """``POST /api/pull`` and follow its NDJSON stream until ``success``.
 
-    Raises NotFoundError for an unknown model, ServerError for an error line in a 200 stream,
-    a 4xx/5xx, a stall, a dropped connection or a stream that ends without ``success``.
+    Raises NotFoundError for an unknown model, NotAnAPI for a redirect or a web page,
+    ServerError for an error line in a 200 stream, a 4xx/5xx, a stall (or ``wall_timeout``
+    seconds in all, from ``started`` if given), a dropped connection or a stream that ends
+    without ``success``.
     """
     import httpx
+
+    from llmctl.backends.http import Cutter, checked_stream
 
     url = f"{client.base_url}".rstrip("/")
     hint = RESUME_HINT.format(model=model)
     outcome = PullOutcome()
-    watchdog = Watchdog(stall_timeout, clock)
+    watchdog = Watchdog(stall_timeout, clock, total=wall_timeout, started=started)
 
     def stalled() -> LlmctlError:
+        if watchdog.over_deadline():
+            return ServerError(
+                f"pulling {model} did not finish within {watchdog.total:g} s (--timeout): "
+                f"stopped at {outcome.where()} ({url})", hint)
         return ServerError(
             f"pulling {model} stalled at {outcome.where()}: no progress for "
             f"{stall_timeout:g} s ({url})", hint)
@@ -200,15 +235,24 @@ def pull(
     if insecure:
         body["insecure"] = True
     on_event(ProgressEvent("model", "pulling", subject=model))
+    # The watchdog runs from before the request: a server that accepts and never answers is
+    # a stall too, cut at `stall_timeout`, not after httpx's read timeout.
+    cutter = Cutter()
     try:
-        with client.stream("POST", "/api/pull", json=body) as response:
+        with guarded(watchdog, cutter.cut), client.stream(
+                "POST", "/api/pull", json=body, extensions=cutter.extensions()) as response:
+            cutter.add(response)
             if response.status_code != 200:
                 response.read()
+                check_api_answer(response, "POST /api/pull", body=response.content)
                 raise _pull_error(model, error_text(response), response.status_code)
-            chunks = watched_chunks(response.iter_bytes(), watchdog, stalled,
-                                    lambda: shutdown_response(response))
-            _follow(chunks, model, outcome, watchdog, on_event, emit_interval, clock)
+            check_api_answer(response, "POST /api/pull")
+            chunks = watched_chunks(response.iter_bytes(), watchdog, stalled)
+            _follow(checked_stream(chunks, response, "POST /api/pull"), model, outcome,
+                    watchdog, on_event, emit_interval, clock)
     except httpx.TransportError as exc:
+        if watchdog.fired:
+            raise stalled() from None
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
             raise transport_failure(exc, f"cannot reach Ollama to pull {model}", url,
                                     "Start it with `llmctl up ollama`, or give --endpoint URL."
@@ -216,6 +260,8 @@ def pull(
         raise ServerError(
             f"pulling {model} broke off at {outcome.where()}: {describe_transport_error(exc)} "
             f"({url})", hint) from None
+    if watchdog.fired and not outcome.success:
+        raise stalled()
     if not outcome.success:
         last = outcome.statuses[-1] if outcome.statuses else "nothing"
         raise ServerError(
@@ -367,6 +413,7 @@ def delete(client: httpx.Client, model: str) -> None:
         raise transport_failure(exc, f"cannot reach Ollama to remove {model}", url,
                                 "Start it with `llmctl up ollama`, or give --endpoint URL."
                                 ) from None
+    check_api_answer(response, "DELETE /api/delete", body=response.content)
     if response.status_code == 200:
         return
     text = error_text(response)
@@ -424,6 +471,7 @@ def list_models(client: httpx.Client) -> list[OllamaModel]:
 
     url = f"{client.base_url}".rstrip("/")
     response = client.get("/api/tags")
+    check_api_answer(response, "GET /api/tags", body=response.content)
     if response.status_code != 200:
         raise ServerError(f"GET /api/tags at {url}: HTTP {response.status_code} "
                           f"({error_text(response)})")

@@ -25,7 +25,10 @@ API = "openai"
 def _raise_for_status(response: httpx.Response, model: str = "") -> None:
     if response.status_code == 200:
         return
+    from llmctl.backends.http import check_api_answer
     from llmctl.client import classify_error
+
+    check_api_answer(response, body=response.content)
 
     raise classify_error(
         response.status_code,
@@ -170,7 +173,10 @@ def make_parser(model: str) -> Any:
             try:
                 doc = self._check(json.loads(payload))
             except ValueError:
-                raise ServerError(f"the stream sent invalid JSON: {payload[:80]!r}") from None
+                from llmctl.backends.http import snippet
+
+                raise ServerError(f"the stream sent invalid JSON ({snippet(payload)!r})"
+                                  ) from None
             self._meta(doc)
             tokens: list[str] = []
             for choice in doc.get("choices") or []:

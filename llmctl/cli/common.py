@@ -12,6 +12,7 @@ from llmctl.cli.output import err
 from llmctl.errors import UsageError
 
 if TYPE_CHECKING:
+    from llmctl.desktop import DockerCli
     from llmctl.engine.docker_engine import Engine
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
@@ -26,6 +27,15 @@ def get_engine() -> Engine:
         t = engine.target
         err(f"docker: context {t.context} ({t.source}), endpoint {t.host}")
     return engine
+
+
+def docker_cli() -> DockerCli:
+    """The docker CLI runner, pointed at the daemon chosen by --context/--host/env (resolved
+    without connecting: a missing context fails only when the CLI is actually needed)."""
+    from llmctl.desktop import DockerCli
+    from llmctl.engine.connect import resolve_target
+
+    return DockerCli(resolve_target(state.options.context, state.options.host))
 
 
 def confirm(question: str, *, yes: bool, what_if_no: str) -> None:

@@ -24,6 +24,7 @@ def pull_file(
 ) -> None:
     """Check the file, pick the server (as `pull` does for Ollama / Model Runner), import."""
     from llmctl import model_import, models
+    from llmctl.cli.common import docker_cli
     from llmctl.cli.progress import progress_sink, resolve_mode
     from llmctl.names import MODEL_RUNNER, OLLAMA
 
@@ -37,13 +38,17 @@ def pull_file(
     chosen = backend or OLLAMA
     if chosen not in (OLLAMA, MODEL_RUNNER):
         raise model_import.start_with_file_error(chosen, source)
-    target = models.resolve_target(chosen, endpoint=endpoint, engine_factory=engine_factory,
-                                   warn=warn)
+    if endpoint:  # what answers there decides, as for `pull`
+        target = models.endpoint_target(endpoint, backend=backend, verb="import",
+                                        timeout=min(models.DETECT_TIMEOUT, stall_timeout))
+    else:
+        target = models.resolve_target(chosen, engine_factory=engine_factory, warn=warn)
     if mode != "none":
         err(f"importing {source.path} into {target.describe()}")
     with progress_sink(mode) as sink:
         result = model_import.import_gguf(source, target, name=name, progress=sink,
-                                          stall_timeout=stall_timeout, warn=warn)
+                                          stall_timeout=stall_timeout, warn=warn,
+                                          docker=docker_cli)
     written = None
     if write_endpoint:
         from llmctl.cli.endpoint_writer import write_endpoint_for

@@ -157,8 +157,8 @@ def test_bad_options_are_usage_errors(capsys) -> None:  # type: ignore[no-untype
     assert run(["pull", "x", "--stall-timeout", "0"]) == 2
     assert "--stall-timeout 0 must be more than 0" in capsys.readouterr().err
     assert run(["pull", "x", "--backend", "vllm"]) == 2
-    assert run(["pull", "x", "--endpoint", "localhost:11434"]) == 2
-    assert "is not an http(s) URL" in capsys.readouterr().err
+    assert run(["pull", "x", "--endpoint", "ftp://localhost:11434"]) == 2
+    assert "ftp:// is not http:// or https://" in capsys.readouterr().err
 
 
 def test_unreachable_ollama_says_how_to_start_it(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -84,7 +84,9 @@ def test_probe_bad_url_is_usage(capsys: pytest.CaptureFixture[str]) -> None:
     code = run(["probe", "ftp://x", "--json"])
     doc = _json(capsys.readouterr().out)
     assert code == 2
-    assert doc["ok"] is False and "only http:// and https://" in doc["error"]["message"]
+    assert doc["ok"] is False
+    assert doc["error"]["message"] == ("'ftp://x' is not a valid URL: ftp:// is not http:// or "
+                                       "https://")
 
 
 # --- chat ---

@@ -192,3 +192,47 @@ def test_sigint_during_runner_pull_exits_130(runner_url: str) -> None:
     assert code == 130
     assert took < 2
     assert "error: interrupted" in err
+
+
+# --- several managed Ollama containers -----------------------------------------------------------
+
+
+def test_two_managed_ollama_containers_pull_and_rm_ask_which(  # type: ignore[no-untyped-def]
+        cli, docker_client, fake_image: str) -> None:
+    """Two `llmctl up ollama` instances: `pull` and `rm` without --endpoint refuse and list
+    both with the --endpoint that picks each (no silent pick); --endpoint then works."""
+    from llmctl.ports import next_free
+
+    names = [f"{infra.TEST_PREFIX}{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    urls: dict[str, str] = {}
+    try:
+        for name in names:
+            port = next_free(21000 + uuid.uuid4().int % 2000, "127.0.0.1")
+            assert port is not None
+            res = cli("up", "ollama", "--name", name, "--port", str(port), "--image", fake_image,
+                      "--timeout", "60", "--progress", "none", "--json")
+            assert res.code == 0, res.stderr
+            urls[name] = res.json()["result"]["endpoint"]
+        env = {"OLLAMA_HOST": "127.0.0.1:9"}  # would refuse: only the containers count
+        for command in (["pull", "tinyllama", "--progress", "none"], ["rm", "tinyllama"]):
+            res = cli(*command, env=env)
+            assert res.code == 2, res.stderr
+            assert res.stdout == ""
+            error, hint = res.stderr.splitlines()[-2:]
+            assert error.startswith("error: ") and "Ollama containers that llmctl manages are "\
+                "running: " in error and error.endswith("; which one is meant?")
+            for name, url in urls.items():
+                assert f"llmctl-{name} at {url}" in error
+                assert f"--endpoint {url}" in hint
+        first = urls[names[0]]
+        res = cli("pull", "tinyllama", "--endpoint", first, "--progress", "none", env=env)
+        assert res.code == 0, res.stderr
+        assert res.stdout.rstrip().endswith(f"into Ollama at {first}")
+    finally:
+        for name in names:
+            for c in docker_client.containers.list(
+                    all=True, filters={"label": f"io.llmctl.instance={name}"}):
+                c.remove(force=True)
+            for v in docker_client.volumes.list():
+                if v.name.startswith(name):
+                    v.remove(force=True)

@@ -293,7 +293,12 @@ def test_every_model_call_disables_auto_install_and_follows_the_daemon() -> None
     assert env["DOCKER_HOST"] == "tcp://10.0.0.5:2376"
     ctx = DaemonTarget("ssh://gpu", "gpubox", "--context")
     assert daemon_env(ctx) == {"DOCKER_CONTEXT": "gpubox", "DOCKER_HOST": ""}
-    assert daemon_env(LOCAL) == {}
+    # whatever chose the daemon (env, config, default), the child is told which one
+    assert daemon_env(LOCAL) == {"DOCKER_HOST": "unix:///var/run/docker.sock",
+                                 "DOCKER_CONTEXT": ""}
+    from_env = DaemonTarget("ssh://gpu", "gpubox", "DOCKER_CONTEXT")
+    assert daemon_env(from_env) == {"DOCKER_CONTEXT": "gpubox", "DOCKER_HOST": ""}
+    assert daemon_env(None) == {}
 
 
 # --- runner HTTP checks ----------------------------------------------------------------------

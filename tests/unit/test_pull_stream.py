@@ -16,7 +16,7 @@ from llmctl.backends import model_runner, ollama_models
 from llmctl.backends.http import make_client
 from llmctl.cli.progress import JsonRenderer, PlainRenderer, TtyRenderer, resolve_mode
 from llmctl.errors import ExitCode, NotFoundError, ServerError, UsageError
-from llmctl.models import Target, candidate_targets, ollama_host_url
+from llmctl.models import candidate_targets, explicit_target, resolve_target
 from llmctl.progress import ProgressEvent
 
 DIGEST = "sha256:" + "ab12cd34ef56" + "0" * 52
@@ -325,31 +325,6 @@ def test_parse_tags_empty_and_shapes() -> None:
 # --- endpoints -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "url"), [
-    (None, "http://127.0.0.1:11434"),
-    ("", "http://127.0.0.1:11434"),
-    ("0.0.0.0", "http://127.0.0.1:11434"),
-    ("0.0.0.0:11435", "http://127.0.0.1:11435"),
-    ("myhost", "http://myhost:11434"),
-    ("myhost:1234", "http://myhost:1234"),
-    ("http://localhost", "http://localhost:80"),
-    ("https://example.com", "https://example.com:443"),
-    ("http://example.com:8080/ollama", "http://example.com:8080/ollama"),
-    ("ollama.com", "https://ollama.com:443"),
-    ("[::]:11434", "http://[::1]:11434"),
-    ("::1", "http://[::1]:11434"),
-    ('"127.0.0.1:9999"', "http://127.0.0.1:9999"),
-])
-def test_ollama_host_semantics(value: str | None, url: str) -> None:
-    assert ollama_host_url(value) == (url, None)
-
-
-def test_ollama_host_bad_port_falls_back_with_a_warning() -> None:
-    url, warning = ollama_host_url("myhost:99999")
-    assert url == "http://myhost:11434"
-    assert warning and "invalid port" in warning
-
-
 def _server(name: str, endpoint: str, api: str = "ollama", profile: str = "ollama"):  # type: ignore[no-untyped-def]
     from llmctl.managed import ManagedServer
 
@@ -358,11 +333,9 @@ def _server(name: str, endpoint: str, api: str = "ollama", profile: str = "ollam
                          host_port=1, endpoint=endpoint, endpoint_container=None, exposed=False)
 
 
-def test_target_order_endpoint_managed_env_default() -> None:
+def test_target_order_managed_env_default() -> None:
     managed = [_server("ollama", "http://127.0.0.1:11435")]
     env = {"OLLAMA_HOST": "0.0.0.0:11500"}
-    assert candidate_targets("ollama", endpoint="http://h:1/", env=env, managed=managed) == [
-        Target("ollama", "http://h:1", "--endpoint", explicit=True)]
     got = candidate_targets("ollama", env=env, managed=managed)
     assert [(t.url, t.source) for t in got] == [
         ("http://127.0.0.1:11435", "managed container llmctl-ollama"),
@@ -383,9 +356,32 @@ def test_engine_failure_falls_back_silently() -> None:
     assert [t.source for t in got] == ["default"]
 
 
-def test_bad_endpoint_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="not an http"):
-        candidate_targets("ollama", endpoint="ftp://x")
+@pytest.mark.parametrize("bad", ["ftp://x", "http://127.0.0.1:0", "http://[::1"])
+def test_bad_endpoint_is_a_usage_error(bad: str) -> None:
+    with pytest.raises(UsageError, match="is not a valid URL"):
+        explicit_target(bad)
+
+
+def test_ollama_host_and_model_runner_host_are_read_once_each_way() -> None:
+    got = candidate_targets("ollama", env={"OLLAMA_HOST": "http://localhost"}, managed=[])
+    assert [(t.url, t.source) for t in got] == [("http://127.0.0.1:80", "OLLAMA_HOST")]
+    with pytest.raises(UsageError, match="MODEL_RUNNER_HOST 'tcp://h:1' is not a valid URL"):
+        candidate_targets("model-runner", env={"MODEL_RUNNER_HOST": "tcp://h:1"}, managed=[])
+
+
+def test_several_managed_ollama_containers_are_listed_not_picked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmctl import models
+
+    servers = [_server("a", "http://127.0.0.1:11435"), _server("b", "http://127.0.0.1:11436")]
+    monkeypatch.setattr(models, "_managed", lambda *a, **k: servers)
+    with pytest.raises(UsageError) as info:
+        resolve_target("ollama", engine_factory=lambda: None, env={})  # type: ignore[arg-type,return-value]
+    assert info.value.message == (
+        "2 Ollama containers that llmctl manages are running: llmctl-a at "
+        "http://127.0.0.1:11435, llmctl-b at http://127.0.0.1:11436; which one is meant?")
+    assert info.value.hint == ("Choose one with --endpoint http://127.0.0.1:11435 or "
+                               "--endpoint http://127.0.0.1:11436.")
 
 
 # --- renderers -------------------------------------------------------------------------------

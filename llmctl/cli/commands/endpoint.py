@@ -64,6 +64,7 @@ def write_command(
     A server llmctl runs in a container is written as llm_type docker-container (a Model
     Runner as docker-model-runner) with the URL containers on the llmctl network use.
     """
+    from llmctl import urls
     from llmctl.cli.commands.probe import read_token_file
     from llmctl.cli.endpoint_writer import use_runner_container_url
     from llmctl.cli.managed_targets import managed_targets_or_note
@@ -78,6 +79,10 @@ def write_command(
         validate_endpoint_model(model, api=api)
     if endpoint is None and not verify:
         raise UsageError("--no-verify needs --endpoint URL (there is nothing to probe)")
+    if endpoint is not None:  # a bad URL is a usage error before Docker or the server is asked
+        urls.parse(endpoint, "--endpoint")
+    if endpoint_container is not None:
+        urls.parse(endpoint_container, "--endpoint-container")
     token = read_token_file(token_file)
     managed, note = managed_targets_or_note()
     if note:

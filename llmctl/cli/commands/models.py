@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from llmctl.cli.commands.pull import engine_factory
 from llmctl.cli.common import JSON_OPTION
 from llmctl.cli.output import emit_json, err, out, table, warn
 
@@ -17,22 +16,26 @@ def register(app: typer.Typer) -> None:
 def models_cmd(
     backend: str | None = typer.Option(None, "--backend", "-b",
                                        help="Only this backend: ollama | model-runner."),
-    endpoint: str | None = typer.Option(None, "--endpoint", "-e",
-                                        help="Only the server at this URL."),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", "-e",
+        help="Only the server at this URL (Ollama, Model Runner or any OpenAI-compatible)."),
+    timeout: float = typer.Option(10.0, "--timeout", "-t", help="Wall-clock seconds allowed."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """List models: name, backend, size, parameters, quantization, modified.
 
-    Sources: the Ollama containers llmctl manages, OLLAMA_HOST (or 127.0.0.1:11434), and
-    Docker Model Runner (MODEL_RUNNER_HOST, 127.0.0.1:12434 or the `docker model` plugin).
-    Sources that do not answer are reported on stderr; the command fails only when none does.
+    Sources: the Ollama containers llmctl manages, OLLAMA_HOST (or 127.0.0.1:11434), Docker
+    Model Runner (MODEL_RUNNER_HOST, 127.0.0.1:12434 or the `docker model` plugin) and the
+    configured endpoints. Sources that do not answer are reported on stderr; the command
+    fails only when none does.
     """
     from llmctl import models
+    from llmctl.cli.common import docker_cli, get_engine
     from llmctl.names import check_backend
 
     check_backend(backend)
-    listing = models.list_models(backend=backend, endpoint=endpoint,
-                                 engine_factory=engine_factory, warn=warn)
+    listing = models.list_models(backend=backend, endpoint=endpoint, engine_factory=get_engine,
+                                 warn=warn, timeout=timeout, docker=docker_cli)
     for s in listing.sources:
         if not s.ok:
             say = err if s.source == "default" else warn

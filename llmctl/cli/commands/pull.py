@@ -9,20 +9,14 @@ from llmctl.cli.output import emit_json, err, out, warn
 
 BACKEND_HELP = ("ollama | model-runner (default: from the name: ai/…, hf.co/… → model-runner; "
                 "a GGUF file → ollama).")
-ENDPOINT_HELP = "Server URL (default: the managed Ollama container, OLLAMA_HOST, then :11434)."
+ENDPOINT_HELP = ("Server URL; what answers there decides the backend (default: the managed "
+                 "Ollama container, OLLAMA_HOST, then :11434).")
 MODEL_HELP = ("llama3.2, qwen2.5:7b, ai/smollm2:360M-Q4_K_M, …; or a GGUF file to import: "
               "./x.gguf, /abs/x.gguf, ~/x.gguf, file:///abs/x.gguf.")
 
 
 def register(app: typer.Typer) -> None:
     app.command("pull")(pull)
-
-
-def engine_factory():  # type: ignore[no-untyped-def]
-    """The Docker engine, for finding the servers llmctl manages (connected lazily)."""
-    from llmctl.cli.common import get_engine
-
-    return get_engine()
 
 
 def pull(
@@ -32,6 +26,9 @@ def pull(
     progress: str = typer.Option("auto", "--progress", help="auto | tty | plain | json | none."),
     stall_timeout: float = typer.Option(
         60.0, "--stall-timeout", help="Fail when no bytes and no new step arrive for this long."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", "-t",
+        help="Wall-clock seconds for the whole pull (default: no limit)."),
     insecure: bool = typer.Option(False, "--insecure",
                                   help="Ollama: allow an http:// registry."),
     write_endpoint: bool = typer.Option(
@@ -44,11 +41,15 @@ def pull(
     """Pull MODEL into the backend its name belongs to, showing progress on stderr.
 
     Routing: ai/…, docker.io/ai/… and hf.co/… go to Docker Model Runner, everything else to
-    Ollama. Names are checked before anything is sent. A failed Ollama pull resumes when run
-    again. A path (./x.gguf, /abs/x.gguf, ~/x.gguf, file://…, anything ending in .gguf)
-    imports that GGUF file instead (docs/models.md). Exit codes: 0 pulled, 1 failed, 2 bad
-    name, file or option, 7 unknown model, 130 Ctrl-C.
+    Ollama; with --endpoint, the kind of server found there decides. Names and URLs are checked
+    before anything is sent. A failed Ollama pull resumes when run again. A path (./x.gguf,
+    /abs/x.gguf, ~/x.gguf, file://…, anything ending in .gguf) imports that GGUF file instead
+    (docs/models.md). Exit codes: 0 pulled, 1 failed, 2 bad name, URL, file or option, 7
+    unknown model, 130 Ctrl-C.
     """
+    import time
+
+    from llmctl.cli.common import get_engine
     from llmctl.gguf import is_file_ref
 
     if is_file_ref(model):
@@ -57,7 +58,7 @@ def pull(
         pull_file(model, name=name, backend=backend, endpoint=endpoint, progress=progress,
                   stall_timeout=stall_timeout, insecure=insecure,
                   write_endpoint=write_endpoint, json_out=json_out,
-                  engine_factory=engine_factory)
+                  engine_factory=get_engine)
         return
     if name is not None:
         from llmctl.errors import UsageError
@@ -66,21 +67,25 @@ def pull(
                          "NAME); a registry model keeps its name",
                          "Drop --name, or give a file path.")
     from llmctl import models
+    from llmctl.cli.common import docker_cli
     from llmctl.cli.progress import progress_sink, resolve_mode
     from llmctl.errors import UsageError
-    from llmctl.names import route
 
+    start = time.monotonic()
     mode = resolve_mode(progress)
     if stall_timeout <= 0:
         raise UsageError(f"--stall-timeout {stall_timeout:g} must be more than 0 seconds")
-    ref = route(model, backend)
-    target = models.resolve_target(ref.backend, endpoint=endpoint,
-                                   engine_factory=engine_factory, warn=warn)
+    if timeout is not None and timeout <= 0:
+        raise UsageError(f"--timeout {timeout:g} must be more than 0 seconds")
+    detect = min(models.DETECT_TIMEOUT, stall_timeout, timeout or stall_timeout)
+    ref, target = models.choose_target(model, backend=backend, endpoint=endpoint, verb="pull",
+                                       engine_factory=get_engine, warn=warn, timeout=detect)
     if mode != "none":
         err(f"using {target.describe()}")
     with progress_sink(mode) as sink:
         result = models.pull(ref, target, progress=sink, stall_timeout=stall_timeout,
-                             insecure=insecure)
+                             insecure=insecure, timeout=timeout, docker=docker_cli,
+                             started=start)
     written = None
     if write_endpoint:
         from llmctl.cli.endpoint_writer import write_endpoint_for

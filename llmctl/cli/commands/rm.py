@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from llmctl.cli.commands.pull import BACKEND_HELP, ENDPOINT_HELP, engine_factory
+from llmctl.cli.commands.pull import BACKEND_HELP, ENDPOINT_HELP
 from llmctl.cli.common import JSON_OPTION
 from llmctl.cli.output import emit_json, out, warn
 
@@ -19,22 +19,31 @@ def rm(
     endpoint: str | None = typer.Option(None, "--endpoint", "-e", help=ENDPOINT_HELP),
     force: bool = typer.Option(False, "--force", "-f",
                                help="Model Runner: remove even when the model is in use."),
+    timeout: float = typer.Option(30.0, "--timeout", "-t", help="Wall-clock seconds allowed."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Remove MODEL from the backend its name belongs to (same routing as `pull`).
 
-    Exit codes: 0 removed, 1 failed, 2 bad name, 7 the model is not there.
+    Exit codes: 0 removed, 1 failed, 2 bad name, URL or option, 7 the model is not there.
     """
-    from llmctl import models
-    from llmctl.names import route
+    import time
 
-    ref = route(model, backend)
-    target = models.resolve_target(ref.backend, endpoint=endpoint,
-                                   engine_factory=engine_factory, warn=warn)
-    result = models.remove(ref, target, force=force)
+    from llmctl import models
+    from llmctl.cli.common import docker_cli, get_engine
+    from llmctl.errors import UsageError
+
+    start = time.monotonic()
+    if timeout <= 0:
+        raise UsageError(f"--timeout {timeout:g} must be more than 0 seconds")
+    ref, target = models.choose_target(model, backend=backend, endpoint=endpoint, verb="remove",
+                                       engine_factory=get_engine, warn=warn,
+                                       timeout=min(models.DETECT_TIMEOUT, timeout))
+    left = max(0.05, timeout - (time.monotonic() - start))
+    result = models.remove(ref, target, force=force, timeout=left, docker=docker_cli,
+                           shown=timeout)
     if json_out:
         emit_json("rm", result)
         return
     via = " via `docker model`" if result.via != "http" else ""
-    out(f"removed {result.model} from {models.BACKEND_LABELS[result.backend]} at "
+    out(f"removed {result.model} from {target.label} at "
         f"{result.endpoint} ({result.endpoint_source}){via}")
