@@ -164,6 +164,20 @@ def switch_api(ep: Endpoint, api: str) -> Endpoint:
     )
 
 
+def resolve_endpoint(endpoint: Endpoint | str | None, api: str | None) -> Endpoint:
+    """What a chat goes through: ``endpoint`` as given (an Endpoint), a URL, a name in the
+    endpoint file, or (None) the default one; through ``api`` when given."""
+    if endpoint is None:
+        ep = load_endpoint()
+    elif isinstance(endpoint, str):
+        ep = endpoint_from_url(endpoint, api=api) if "://" in endpoint else load_endpoint(endpoint)
+    else:
+        ep = endpoint
+    if api and api != ep.api_type:
+        ep = switch_api(ep, api)
+    return ep
+
+
 # --- reading ---
 
 
@@ -670,7 +684,7 @@ def prepare_endpoint(
                              f"Use --endpoint {result.suggestion}.",
                              details={"url": result.url, "suggestion": result.suggestion})
         if not result.is_llm:
-            from llmctl.client import EndpointUnreachable
+            from llmctl.errors import EndpointUnreachable
 
             raise EndpointUnreachable(
                 f"{result.url}: {result.reason or 'not an LLM server'}",
@@ -721,7 +735,7 @@ def prepare_endpoint(
 
         present = any(model_matches(model, m, server) for m in result.models)
         if not present:
-            from llmctl.client import ModelNotFound
+            from llmctl.errors import ModelNotFound
 
             raise ModelNotFound(model, url=result.base_url or result.root)
         tools = None

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from llmctl.errors import ServerError
+from llmctl.errors import NotAnAPI, TimedOut  # defined in errors, still importable from here
 from llmctl.urls import is_loopback_host
 
 if TYPE_CHECKING:
@@ -135,10 +135,6 @@ def _shutdown(sock: socket.socket) -> None:
 
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-
-
-class TimedOut(ServerError):
-    """The wall-clock ``--timeout`` ran out before the server finished answering."""
 
 
 @contextlib.contextmanager
@@ -292,10 +288,6 @@ def body_error_text(body: bytes, limit: int = 80) -> str:
 
 NOT_API_HINT = "Check what answers there with: llmctl probe {url}"
 _API_TYPES = ("json", "ndjson", "event-stream", "text/plain")
-
-
-class NotAnAPI(ServerError):
-    """Something answered, but not an LLM server's API (a web page, a redirect, ...)."""
 
 
 def media_type(content_type: str | None) -> str:

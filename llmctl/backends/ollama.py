@@ -11,13 +11,20 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from llmctl.backends.chat import (
+    ChatParser,
+    Reply,
+    Timings,
+    ToolCall,
+    Usage,
+    classify_error,
+    parse_arguments,
+)
 from llmctl.backends.http import error_text, json_or_error
 from llmctl.errors import ServerError
 
 if TYPE_CHECKING:
     import httpx
-
-    from llmctl.client import Reply
 
 API = "ollama"
 RUNNING_TEXT = "Ollama is running"
@@ -27,7 +34,6 @@ def _raise_for_status(response: httpx.Response, what: str, model: str = "") -> N
     if response.status_code == 200:
         return
     from llmctl.backends.http import check_api_answer
-    from llmctl.client import classify_error
 
     check_api_answer(response, body=response.content)
 
@@ -80,7 +86,7 @@ def list_tags(client: httpx.Client) -> list[str]:
 
 
 def show(client: httpx.Client, model: str) -> dict[str, Any]:
-    """``POST /api/show``; raises :class:`llmctl.client.ModelNotFound` on 404."""
+    """``POST /api/show``; raises :class:`llmctl.errors.ModelNotFound` on 404."""
     response = client.post("/api/show", json={"model": model, "verbose": False})
     _raise_for_status(response, "show", model)
     doc = json_or_error(response, "POST /api/show")
@@ -117,8 +123,6 @@ def _ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for c in calls:
                 fn = dict(c.get("function") or {}) if isinstance(c, dict) else {}
                 if isinstance(fn.get("arguments"), str):
-                    from llmctl.client import parse_arguments
-
                     fn["arguments"] = parse_arguments(fn["arguments"])
                 fixed.append({**c, "function": fn} if isinstance(c, dict) else c)
             m["tool_calls"] = fixed
@@ -148,9 +152,7 @@ def build_chat_request(
     return "/api/chat", body
 
 
-def make_parser(model: str) -> Any:
-    from llmctl.client import ChatParser, Reply, Timings, ToolCall, Usage, parse_arguments
-
+def make_parser(model: str) -> ChatParser:
     class OllamaChatParser(ChatParser):
         api = API
 
@@ -164,8 +166,6 @@ def make_parser(model: str) -> Any:
             if not isinstance(doc, dict):
                 raise ServerError(f"Ollama sent an unexpected chunk: {str(doc)[:80]!r}")
             if doc.get("error"):
-                from llmctl.client import classify_error
-
                 raise classify_error(None, str(doc["error"]), model=model, api=API)
             msg = doc.get("message") or {}
             tokens = []
