@@ -10,14 +10,14 @@ from llmctl.cli.output import note as say_note
 from llmctl.errors import LlmctlError
 
 if TYPE_CHECKING:
-    from llmctl.endpoint import WriteResult
+    from llmctl.verify import WriteResult
 
 
 def write_endpoint_for(url: str, model: str | None, *, what: str) -> WriteResult:
     """Write the default endpoint for ``url`` (and ``model``); errors say what already
     happened (``what``) so the user knows the server or model is in place."""
     from llmctl.cli.managed_targets import managed_targets_or_note
-    from llmctl.endpoint import prepare_endpoint, write_endpoint
+    from llmctl.verify import prepare_endpoint, write_endpoint
 
     managed, note = managed_targets_or_note()
     if note:

@@ -68,7 +68,8 @@ def write_command(
     from llmctl.cli.commands.probe import read_token_file
     from llmctl.cli.endpoint_writer import use_runner_container_url
     from llmctl.cli.managed_targets import managed_targets_or_note
-    from llmctl.endpoint import export, prepare_endpoint, render, write_endpoint
+    from llmctl.endpoint import export, render
+    from llmctl.verify import prepare_endpoint, write_endpoint
 
     _check_format(fmt)
     from llmctl.names import validate_endpoint_model, validate_endpoint_name
