@@ -88,28 +88,10 @@ def chat(
     runs :func:`achat` on a private event loop, so even a server that trickles its headers
     is cut off). ``on_token`` receives text pieces as they arrive when ``stream`` is true.
     """
-    import asyncio
+    from llmctl.backends.http import run_sync
 
-    coro = achat(
-        messages,
-        tools,
-        endpoint=endpoint,
-        model=model,
-        stream=stream,
-        timeout=timeout,
-        on_token=on_token,
-        api=api,
-        options=options,
-    )
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    # Called from code that already runs an event loop: use a private one in a thread.
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+    return run_sync(achat(messages, tools, endpoint=endpoint, model=model, stream=stream,
+                          timeout=timeout, on_token=on_token, api=api, options=options))
 
 
 async def achat(

@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from llmctl.errors import NotAnAPI, TimedOut  # defined in errors, still importable from here
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import socket
 
     import httpx
+
+T = TypeVar("T")
 
 USER_AGENT = "llmctl"
 DEFAULT_CONNECT_TIMEOUT = 3.0
@@ -184,6 +186,21 @@ def make_async_client(
 
     return httpx.AsyncClient(**_client_options(base_url, timeout, connect_timeout, headers,
                                                transport))
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to the end from synchronous code, on a private event loop; when the
+    caller already runs a loop (library use from async code), on one in a worker thread."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

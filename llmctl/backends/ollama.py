@@ -2,8 +2,9 @@
 
 Each function takes an httpx client built by :func:`llmctl.backends.http.make_client` with the
 server root as ``base_url`` (``http://127.0.0.1:11434``), so callers control timeouts and
-transports. Sections: version, models (tags/show/capabilities), chat. Model pulls and deletes
-belong in their own sections (``# --- pull ---``, ``# --- delete ---``).
+transports. Sections: version, models (tags/show/capabilities), chat, and how a probe tells
+Ollama apart (``SERVER``). Pulls, deletes and imports live in ``ollama_models.py`` and
+``ollama_import.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from llmctl.backends.chat import (
     classify_error,
     parse_arguments,
 )
+from llmctl.backends.fingerprint import Answers, ServerKind, Sign, Tell
 from llmctl.backends.http import error_text, json_or_error
 from llmctl.errors import ServerError
 
@@ -241,3 +243,34 @@ def make_parser(model: str) -> ChatParser:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# --- how a probe tells Ollama apart (llmctl.backends.fingerprint) ---
+
+
+def fingerprint(answers: Answers) -> list[Sign]:
+    """Ollama's own ``GET /api/version`` (its ``GET /`` text is read for every kind)."""
+    doc = answers.json("/api/version")
+    if isinstance(doc, dict) and isinstance(doc.get("version"), str):
+        return [Sign(Tell.NATIVE_API, f"GET /api/version → {doc['version']}")]
+    return []
+
+
+def probed_models(answers: Answers) -> list[str]:
+    """The names in ``GET /api/tags`` (else what ``/v1/models`` lists)."""
+    tags = answers.json("/api/tags")
+    try:
+        return parse_tags(tags) if isinstance(tags, dict) else answers.model_ids
+    except Exception:
+        return answers.model_ids
+
+
+def probed_version(answers: Answers) -> str | None:
+    doc = answers.json("/api/version")
+    return str(doc.get("version")) if isinstance(doc, dict) else None
+
+
+SERVER = ServerKind(
+    "ollama", "Ollama", fingerprint, api=API, running_text=RUNNING_TEXT,
+    paths=("/api/version", "/api/tags"), models=probed_models, version=probed_version,
+)
