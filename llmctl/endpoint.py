@@ -1,6 +1,7 @@
 """The endpoint config the MCP client reads: model, render (yaml/json/env), atomic write.
 
-File: ``config_dir()/endpoints.yaml`` (``LLMCTL_ENDPOINTS_FILE`` overrides)::
+File: ``config_dir()/endpoints.yaml`` (:func:`llmctl.files.config_dir`; ``LLMCTL_ENDPOINTS_FILE``
+overrides)::
 
     default: ollama
     endpoints:
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit
 
 from llmctl.errors import ConfigError, NotFoundError, UsageError
 from llmctl.files import atomic_write as atomic_write  # the file part lives in llmctl.files
-from llmctl.files import locked, read_text
+from llmctl.files import config_dir, locked, read_text
 from llmctl.urls import api_base, connectable, server_root
 
 if TYPE_CHECKING:
@@ -119,8 +120,6 @@ def endpoints_path() -> Path:
     env = os.environ.get(ENV_FILE)
     if env:
         return Path(env).expanduser()
-    from llmctl.profiles import config_dir
-
     return config_dir() / "endpoints.yaml"
 
 

@@ -203,11 +203,20 @@ def access_problem(path: Path, *, lock: bool = False) -> LlmctlError | None:
     return None
 
 
+def config_dir() -> Path:
+    """llmctl's config folder: ``LLMCTL_CONFIG_DIR``, else the platform's (``~/.config/llmctl``
+    on Linux). The endpoint file and the user's profiles live in it."""
+    env = os.environ.get("LLMCTL_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("llmctl", appauthor=False))
+
+
 def _chown_target(culprit: Path) -> tuple[Path, bool]:
     """llmctl's own config folder is chowned as a whole (a `sudo llmctl` leaves several root
     files in it); anything else only itself."""
-    from llmctl.profiles import config_dir
-
     own = Path(os.path.abspath(config_dir()))
     culprit = Path(os.path.abspath(culprit))
     if culprit == own or own in culprit.parents:

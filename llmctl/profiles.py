@@ -448,12 +448,9 @@ def user_dirs() -> list[tuple[Path, str]]:
 
 
 def config_dir() -> Path:
-    env = os.environ.get("LLMCTL_CONFIG_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_config_dir
+    from llmctl.files import config_dir as llmctl_config_dir  # its one home
 
-    return Path(user_config_dir("llmctl", appauthor=False))
+    return llmctl_config_dir()
 
 
 @dataclass(frozen=True)
