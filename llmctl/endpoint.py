@@ -336,6 +336,14 @@ def render_env(ep: Endpoint, *, reveal: bool = False) -> str:
 
 
 # --- writing: atomic, locked, 0600, preserving what we do not own ---
+#
+# A text patcher, not ruamel.yaml: tried on hand-written files, a ruamel round-trip re-indents
+# the whole file to one indentation (4-space mappings, `- item` flush under its key), and it
+# hangs a comment before a key onto the entry above it, so replacing or removing an entry
+# drops the comment that introduces the next one (or a commented-out endpoint after it). The
+# patcher re-renders only `default:` and the one entry, and checks its result with
+# yaml.safe_load; layouts it does not know (flow style, `---`/`%YAML`, a BOM) fall back to
+# one safe_dump of the whole document.
 
 
 _TOP_KEY = re.compile(r"""^(?:"[^"]*"|'[^']*'|[^\s#:'"-][^:#]*?):(?:\s|$)""")
