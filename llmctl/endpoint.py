@@ -1,6 +1,6 @@
 """The endpoint config the MCP client reads: model, render (yaml/json/env), atomic write.
 
-File: ``config_dir()/endpoints.yaml`` (:func:`llmctl.files.config_dir`; ``LLMCTL_ENDPOINTS_FILE``
+File: ``config_dir()/endpoints.yaml`` (:func:`llmctl.paths.config_dir`; ``LLMCTL_ENDPOINTS_FILE``
 overrides)::
 
     default: ollama
@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 
 from llmctl.errors import ConfigError, NotFoundError, UsageError
 from llmctl.files import atomic_write as atomic_write  # the file part lives in llmctl.files
-from llmctl.files import config_dir, locked, read_text
+from llmctl.files import locked, read_text
+from llmctl.paths import config_dir
 from llmctl.urls import api_base, connectable, server_root
 
 if TYPE_CHECKING:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from llmctl.errors import ConfigError, ConflictError, LlmctlError
+from llmctl.paths import config_dir
 
 LOCK_TIMEOUT = 15.0
 LOCK_POLL = 0.05
@@ -201,17 +202,6 @@ def access_problem(path: Path, *, lock: bool = False) -> LlmctlError | None:
     if not os.access(existing, os.W_OK | os.X_OK):
         return permission_error(path, "write")
     return None
-
-
-def config_dir() -> Path:
-    """llmctl's config folder: ``LLMCTL_CONFIG_DIR``, else the platform's (``~/.config/llmctl``
-    on Linux). The endpoint file and the user's profiles live in it."""
-    env = os.environ.get("LLMCTL_CONFIG_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("llmctl", appauthor=False))
 
 
 def _chown_target(culprit: Path) -> tuple[Path, bool]:
