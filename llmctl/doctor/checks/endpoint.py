@@ -7,17 +7,15 @@ from typing import Any
 
 from llmctl.doctor.env import DoctorEnv
 from llmctl.doctor.registry import check
-from llmctl.doctor.result import CheckResult, SkipCheck, fail, ok, skip, warn
+from llmctl.doctor.result import CheckResult, fail, ok, skip, warn
 from llmctl.errors import LlmctlError
 
 
 @check("endpoint", "the configured endpoint: valid file, server answers, model present, tools")
 def check_endpoint(env: DoctorEnv) -> CheckResult:
-    try:
-        from llmctl import endpoint as ep_mod
-        from llmctl.probe import probe
-    except ImportError as exc:
-        raise SkipCheck(f"the endpoint module is not available ({exc})") from None
+    from llmctl import endpoint as ep_mod
+    from llmctl.probe import probe
+
     path = ep_mod.endpoints_path()
     try:
         _, entries = ep_mod.read_config(path)

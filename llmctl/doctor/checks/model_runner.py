@@ -4,45 +4,55 @@ TCP port answers as a runner."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from llmctl.doctor.checks.common import DESKTOP_MODEL_RUNNER_MIN, url_of, version_tuple
-from llmctl.doctor.env import Answer, DoctorEnv, identify
+from llmctl.doctor.env import Answer, DoctorEnv
 from llmctl.doctor.registry import check
 from llmctl.doctor.result import CheckResult, ok, skip, warn
 from llmctl.errors import LlmctlError
 
+if TYPE_CHECKING:
+    from llmctl.engine.model import EngineFacts
+
 
 @check("model-runner", "Docker Model Runner: CLI plugins, runner status, TCP port answering")
 def check_model_runner(env: DoctorEnv) -> CheckResult:
+    """Through llmctl.model_runner when the daemon answers; MODEL_RUNNER_HOST (the user
+    names the runner's URL) and an unreachable daemon are asked at the URL instead."""
     engine = env.engine_or_none()
     if engine is not None and not env.environ.get("MODEL_RUNNER_HOST"):
-        try:
-            from llmctl.model_runner import ModelRunner
-        except ImportError:
-            pass
-        else:
-            return _model_runner_from_core(env, engine, ModelRunner)
-    return _model_runner_here(env, engine)
+        return _model_runner_from_core(env, engine)
+    return _model_runner_at_url(env, engine)
 
 
-def _model_runner_from_core(env: DoctorEnv, engine: Any, model_runner: Any) -> CheckResult:
+def _unavailable(facts: EngineFacts, desktop: bool) -> CheckResult | None:
+    """A skip when this engine can have no Model Runner: Podman, or a Desktop (``desktop``)
+    older than 4.40 or of unknown version."""
+    if facts.kind == "Podman":
+        return skip("Docker Model Runner needs Docker Desktop or Docker Engine, not Podman")
+    if desktop and version_tuple(facts.desktop_version or "") < DESKTOP_MODEL_RUNNER_MIN:
+        return skip(f"Docker Desktop {facts.desktop_version or '(unknown version)'} has no "
+                    "Model Runner (4.40 or newer needed, see `engine`)")
+    return None
+
+
+def _model_runner_from_core(env: DoctorEnv, engine: Any) -> CheckResult:
     """Through llmctl.model_runner: where the runner lives (Desktop on macOS/Windows/WSL2,
     a container elsewhere, Desktop for Linux included), its container and its answer."""
     from llmctl.desktop import DockerCli
+    from llmctl.model_runner import ModelRunner
 
     facts = env.facts()
-    if facts.kind == "Podman":
-        return skip("Docker Model Runner needs Docker Desktop or Docker Engine, not Podman")
     desktop_mode = facts.kind == "Docker Desktop" and env.host_os in ("darwin", "win32")
-    if desktop_mode and version_tuple(facts.desktop_version or "") < DESKTOP_MODEL_RUNNER_MIN:
-        return skip(f"Docker Desktop {facts.desktop_version or '(unknown version)'} has no "
-                    "Model Runner (4.40 or newer needed, see `engine`)")
+    unavailable = _unavailable(facts, desktop_mode)
+    if unavailable is not None:
+        return unavailable
     path = env.docker_cli()
     cli = DockerCli(engine.target, docker=path or "docker", desktop=desktop_mode,
                     runner=env.cli_runner)
-    runner = model_runner(engine, cli, os_name=env.host_os)
+    runner = ModelRunner(engine, cli, os_name=env.host_os)
     st = runner.status(timeout=env.http_timeout)
     data: dict[str, Any] = {
         "kind": st.kind, "running": st.running, "installed": st.installed,
@@ -76,17 +86,14 @@ def _model_runner_from_core(env: DoctorEnv, engine: Any, model_runner: Any) -> C
     return warn(f"{where}: {st.problem}{notes}", st.fix, **data)
 
 
-def _model_runner_here(env: DoctorEnv, engine: Any) -> CheckResult:
-    """Without llmctl.model_runner (or with MODEL_RUNNER_HOST): the TCP answer and
-    `docker model status`."""
+def _model_runner_at_url(env: DoctorEnv, engine: Any) -> CheckResult:
+    """With MODEL_RUNNER_HOST, or when the daemon is unreachable: the runner's answer at that
+    URL (or the default port), and `docker model status` when the daemon answers."""
     facts = env.facts() if engine is not None else None
     desktop = facts is not None and facts.kind == "Docker Desktop"
-    if facts is not None and facts.kind == "Podman":
-        return skip("Docker Model Runner needs Docker Desktop or Docker Engine, not Podman")
-    if desktop and facts is not None and \
-            version_tuple(facts.desktop_version or "") < DESKTOP_MODEL_RUNNER_MIN:
-        return skip(f"Docker Desktop {facts.desktop_version or '(unknown version)'} has no "
-                    "Model Runner (4.40 or newer needed, see `engine`)")
+    unavailable = _unavailable(facts, desktop) if facts is not None else None
+    if unavailable is not None:
+        return unavailable
     url = (env.environ.get("MODEL_RUNNER_HOST") or
            url_of(env.address_host, env.runner_port)).rstrip("/")
     from concurrent.futures import ThreadPoolExecutor
@@ -140,14 +147,8 @@ def _model_runner_here(env: DoctorEnv, engine: Any) -> CheckResult:
 
 
 def _runner_probe(url: str, timeout: float) -> dict[str, Any]:
-    try:
-        from llmctl.backends import runner_status
-    except ImportError:
-        answer = identify(url, timeout)
-        running = answer.kind == "model-runner"
-        reason = "ok" if running else {"none": "refused", "silent": "timeout"}.get(
-            answer.kind, "not-runner")
-        return {"running": running, "reason": reason, "detail": answer.detail}
+    from llmctl.backends import runner_status
+
     p = runner_status.probe(url, timeout=timeout)
     return {"running": p.running, "reason": p.reason, "detail": p.detail,
             "version": p.version, "backends": p.backends,
@@ -159,10 +160,8 @@ def _runner_cli_status(env: DoctorEnv, engine: Any, desktop: bool) -> tuple[Any,
     path = env.docker_cli()
     if not path:
         return None, "the docker CLI is not on PATH"
-    try:
-        from llmctl.desktop import DockerCli, PluginMissing
-    except ImportError as exc:
-        return None, f"`docker model` not checked ({exc})"
+    from llmctl.desktop import DockerCli, PluginMissing
+
     cli = DockerCli(engine.target if engine is not None else None, docker=path,
                     desktop=desktop, runner=env.cli_runner)
     try:
