@@ -7,7 +7,14 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from llmctl.doctor.checks.common import DESKTOP_MODEL_RUNNER_MIN, first_line, version_tuple
+from packaging.version import Version
+
+from llmctl.doctor.checks.common import (
+    DESKTOP_MODEL_RUNNER_MIN,
+    first_line,
+    older_than,
+    version_of,
+)
 from llmctl.doctor.env import DoctorEnv
 from llmctl.doctor.registry import check
 from llmctl.doctor.result import CheckResult, fail, ok, warn
@@ -16,7 +23,7 @@ from llmctl.errors import LlmctlError
 if TYPE_CHECKING:
     from llmctl.engine.connect import DaemonTarget
 
-MIN_API_VERSION = (1, 41)
+MIN_API_VERSION = Version("1.41")  # Docker 20.10
 
 
 @check("docker-cli", "the docker CLI is on PATH, and its version")
@@ -54,8 +61,8 @@ def check_daemon(env: DoctorEnv) -> CheckResult:
         return _daemon_failure(target, exc, where, data, env.daemon_timeout)
     data.update(server_version=facts.version, api_version=facts.api_version)
     found = f"{where}; {facts.kind} {facts.version}, API {facts.api_version}"
-    if facts.api_version and version_tuple(facts.api_version) < MIN_API_VERSION:
-        return warn(found + f" (older than API {'.'.join(map(str, MIN_API_VERSION))}, "
+    if facts.api_version and older_than(facts.api_version, MIN_API_VERSION):
+        return warn(found + f" (older than API {MIN_API_VERSION}, "
                     "Docker 20.10)", "Upgrade the Docker engine to 20.10 or newer.", **data)
     return ok(found, **data)
 
@@ -106,9 +113,9 @@ def check_engine(env: DoctorEnv) -> CheckResult:
         notes.append("containers run in a Linux VM")
     detail = found + (f" ({'; '.join(notes)})" if notes else "")
     if facts.kind == "Docker Desktop":
-        version = version_tuple(facts.desktop_version or "")
+        version = version_of(facts.desktop_version)
         data["desktop_version"] = facts.desktop_version
-        if not version:
+        if version is None:
             return warn(detail + "; its version is unknown (Platform.Name does not say)",
                         "Check `docker version` (Server: Docker Desktop X.Y.Z); Model Runner "
                         "needs 4.40 or newer.", **data)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from llmctl.doctor.checks.common import DESKTOP_MODEL_RUNNER_MIN, url_of, version_tuple
+from llmctl.doctor.checks.common import DESKTOP_MODEL_RUNNER_MIN, older_than, url_of
 from llmctl.doctor.env import Answer, DoctorEnv
 from llmctl.doctor.registry import check
 from llmctl.doctor.result import CheckResult, ok, skip, warn
@@ -32,7 +32,7 @@ def _unavailable(facts: EngineFacts, desktop: bool) -> CheckResult | None:
     older than 4.40 or of unknown version."""
     if facts.kind == "Podman":
         return skip("Docker Model Runner needs Docker Desktop or Docker Engine, not Podman")
-    if desktop and version_tuple(facts.desktop_version or "") < DESKTOP_MODEL_RUNNER_MIN:
+    if desktop and older_than(facts.desktop_version, DESKTOP_MODEL_RUNNER_MIN):
         return skip(f"Docker Desktop {facts.desktop_version or '(unknown version)'} has no "
                     "Model Runner (4.40 or newer needed, see `engine`)")
     return None
