@@ -247,6 +247,12 @@ class DoctorEnv:
     def answer(self, url: str) -> Answer:
         return self.once(f"answer:{url}", lambda: identify(url, self.http_timeout))
 
+    def ollama_version(self, root: str) -> str | None:
+        """What ``GET /api/version`` at an Ollama server root says; None when it does not
+        answer with a version string."""
+        return self.once(f"ollama-version:{root}",
+                         lambda: ollama_version(root, self.http_timeout))
+
 
 def retry_removed(fn: Callable[[], Any], attempts: int = 3) -> Any:
     """Run a container listing again when a container vanished mid-way: docker-py inspects
@@ -296,3 +302,17 @@ def identify(url: str, timeout: float = HTTP_TIMEOUT) -> Answer:
     return Answer("http", f"an HTTP server (GET / answered {r.status_code} {ctype}"
                           f"{': ' + repr(snippet(r.content, 40)) if r.content else ''})")
 
+
+def ollama_version(root: str, timeout: float = HTTP_TIMEOUT) -> str | None:
+    """``GET /api/version`` at ``root`` (server-apis §1): the version string, or None when
+    the server does not answer one (old releases lack the route; not an Ollama; down)."""
+    import httpx
+
+    from llmctl.backends import ollama
+    from llmctl.backends.http import make_client
+
+    try:
+        with make_client(root, timeout=timeout, connect_timeout=timeout) as client:
+            return ollama.version(client)
+    except (httpx.HTTPError, LlmctlError):
+        return None

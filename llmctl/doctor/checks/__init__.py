@@ -15,6 +15,7 @@ from llmctl.doctor.checks import (
     gpu,
     model_runner,
     ollama_host,
+    ollama_version,
     ports,
     proxy,
 )
@@ -30,6 +31,7 @@ register(
     ports.check_ports,
     ollama_host.check_ollama_host,
     containers.check_containers,
+    ollama_version.check_ollama_version,
     endpoint.check_endpoint,
     files.check_files,
     exposure.check_exposure,
