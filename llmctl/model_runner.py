@@ -6,7 +6,7 @@ Desktop (at least 4.40), switched with `docker desktop enable|disable model-runn
 other engine, Docker Desktop for Linux included, runs it as the container
 ``docker-model-runner``: installed by `docker model install-runner` when that plugin is
 there, otherwise by llmctl through the engine layer with the plugin's facts (image
-``docker/model-runner:latest[-cuda|-rocm]``, volume ``docker-model-runner-models`` at
+``docker/model-runner:VERSION[-cuda|-rocm]``, volume ``docker-model-runner-models`` at
 ``/models``, labels ``com.docker.desktop.service=model-runner`` and
 ``com.docker.model-runner.role=controller``, published on 127.0.0.1).
 
@@ -69,6 +69,9 @@ CONTAINER_NAME = "docker-model-runner"
 VOLUME_NAME = "docker-model-runner-models"
 MODELS_PATH = "/models"
 IMAGE_REPO = "docker/model-runner"
+# v1.2.6: named in the Docker Desktop 4.83.0 release notes (2026-07-20); confirmed there,
+# not pulled. Pinned, never latest; the plugin's tags are VERSION[-cuda|-rocm].
+IMAGE_VERSION = "v1.2.6"
 IMAGE_ENV = "LLMCTL_MODEL_RUNNER_IMAGE"  # tests (and mirrors) replace the image
 LABEL_SERVICE = "com.docker.desktop.service"
 SERVICE = "model-runner"
@@ -187,7 +190,7 @@ def runner_image(variant: str) -> str:
     override = os.environ.get(IMAGE_ENV)
     if override:
         return override
-    return f"{IMAGE_REPO}:latest" + ("" if variant == "none" else f"-{variant}")
+    return f"{IMAGE_REPO}:{IMAGE_VERSION}" + ("" if variant == "none" else f"-{variant}")
 
 
 def plan_runner_container(

@@ -38,7 +38,7 @@ def dry(capsys: pytest.CaptureFixture[str], *args: str) -> dict:  # type: ignore
 
 def test_vllm_dry_run_json(capsys: pytest.CaptureFixture[str]) -> None:
     spec = dry(capsys, "vllm", "--model", "Qwen/Qwen3-0.6B")
-    assert spec["image"] == "vllm/vllm-openai:v0.11.0"
+    assert spec["image"] == "vllm/vllm-openai:v0.33.0"
     assert spec["command"] == ["--model", "Qwen/Qwen3-0.6B"]
     assert spec["ports"] == [{"host_ip": "127.0.0.1", "host_port": 8000, "container_port": 8000}]
     assert spec["ipc_mode"] == "host" and spec["gpus"] is True

@@ -7,11 +7,13 @@ Docker engine (proxy, a daemon address that refuses) so they behave the same eve
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from llmctl import doctor
 from llmctl.cli.app import run
+from tests.fakes.llmfake import start_fake
 from tests.support import refused_daemon as refused_host
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
@@ -134,3 +136,34 @@ def test_host_option_is_used(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--host", host, "doctor", "--check", "daemon", "--json"]) == 1
     checks = json.loads(capsys.readouterr().out)["result"]["checks"]
     assert checks[0]["data"] == {"context": "(--host)", "source": "--host", "endpoint": host}
+
+
+def test_old_ollama_at_the_endpoint_is_a_warning_naming_the_cves(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        _isolated_config: Path) -> None:
+    """The endpoint file names an Ollama 0.1.30 (the fake stands in for an old release); the
+    daemon refuses, so the warning comes from the endpoint alone. Warnings exit 0."""
+    monkeypatch.setenv("DOCKER_HOST", refused_host())
+    old = start_fake("ollama", port=0, version="0.1.30")
+    try:
+        (_isolated_config / "endpoints.yaml").write_text(
+            f"default: old\nendpoints:\n  old:\n    llm_type: ollama\n    api_type: ollama\n"
+            f"    endpoint: {old.url}\n    model: qwen2.5:0.5b\n")
+        assert run(["doctor", "--check", "ollama-version"]) == 0
+        human = capsys.readouterr()
+        assert run(["doctor", "--check", "ollama-version", "--json"]) == 0
+        cap = capsys.readouterr()
+    finally:
+        old.stop()
+    row = human.out.splitlines()[1]
+    assert row.split()[:2] == ["ollama-version", "WARN"]
+    assert f"the configured endpoint old ({old.url}) runs Ollama 0.1.30" in human.out
+    assert "CVE-2024-37032" in human.out and "CVE-2026-7482" in human.out
+    assert human.err == "" and cap.err == ""
+    doc = json.loads(cap.out)  # exactly one document on stdout
+    check = doc["result"]["checks"][0]
+    assert check["name"] == "ollama-version" and check["status"] == "warn"
+    assert doc["result"]["ok"] is True  # a warning, not a failure
+    row_data = next(s for s in check["data"]["servers"] if s["url"] == old.url)
+    assert row_data["version"] == "0.1.30"
+    assert row_data["missing_fixes"] == ["CVE-2024-37032", "CVE-2026-7482"]

@@ -2,7 +2,7 @@
 
 Stand-ins, each for one real thing:
 - the image ``llmctl-test/fake-model-runner`` (the fake LLM server image with
-  LLMFAKE_KIND=model-runner) stands for ``docker/model-runner:latest``: it serves the
+  LLMFAKE_KIND=model-runner) stands for ``docker/model-runner:v1.2.6``: it serves the
   runner's routes on MODEL_RUNNER_PORT; llmctl is pointed at it by LLMCTL_MODEL_RUNNER_IMAGE;
 - tests/fakes/plugins/docker-model stands for the `docker model` plugin: its
   install-runner creates the runner container through the real docker CLI with the plugin's

@@ -583,7 +583,8 @@ def test_unknown_check_name_lists_the_valid_ones() -> None:
 def test_registry_names_and_descriptions() -> None:
     assert list(doctor.CHECKS) == [
         "docker-cli", "daemon", "engine", "platform", "ollama-gpu", "model-runner", "ports",
-        "ollama-host", "containers", "endpoint", "files", "exposure", "proxy", "disk"]
+        "ollama-host", "containers", "ollama-version", "endpoint", "files", "exposure", "proxy",
+        "disk"]
     assert all(c.description and "\n" not in c.description for c in doctor.CHECKS.values())
 
 
@@ -784,6 +785,192 @@ def test_missing_volume_and_image(ports: SimpleNamespace, fake_ollama: FakeHandl
     assert "its image ollama/ollama:0.17.1 is no longer present" in r.detail
     assert r.fix == ("`llmctl up ollama --name o1 --recreate` creates it (models must be "
                      "pulled again).")
+
+
+# --- Ollama versions and the known CVE fixes ---------------------------------------------------
+
+CVES = "CVE-2024-37032 (0.1.34) and CVE-2026-7482 (0.17.1)"
+DEFAULT_OLLAMA = "ollama/ollama:0.40.2"  # profiles/ollama.yaml
+
+
+@pytest.mark.parametrize(("text", "release", "missing"), [
+    ("0.1.33", "0.1.33", ["CVE-2024-37032", "CVE-2026-7482"]),
+    ("0.1.34", "0.1.34", ["CVE-2026-7482"]),
+    ("0.17.0", "0.17.0", ["CVE-2026-7482"]),
+    ("0.17.1", "0.17.1", []),  # the first release with both fixes
+    ("0.17.1-rc2", "0.17.1rc2", ["CVE-2026-7482"]),  # a pre-release is before its release
+    ("0.17.2-rc0", "0.17.2rc0", []),
+    ("0.40.2", "0.40.2", []),
+    ("0.9.10", "0.9.10", ["CVE-2026-7482"]),  # numeric order, not text order
+    ("v0.17.1", "0.17.1", []),
+    ("0.12.6-rocm", "0.12.6", ["CVE-2026-7482"]),  # a suffix PEP 440 does not know
+    ("0.0.0", None, None),  # a build from source names no release
+    ("banana", None, None),
+    ("", None, None),
+    (None, None, None),
+])
+def test_ollama_versions_against_the_cve_fixes(text: str | None, release: str | None,
+                                               missing: list[str] | None) -> None:
+    from packaging.version import Version
+
+    from llmctl.doctor.checks.ollama_version import missing_fixes, parse_ollama_version
+
+    version = parse_ollama_version(text)
+    assert version == (Version(release) if release else None)
+    if version is not None:
+        assert [cve for cve, _ in missing_fixes(version)] == missing
+
+
+def test_ollama_version_old_managed_container(ports: SimpleNamespace) -> None:
+    """llmctl's Ollama (a fake reporting 0.1.30, as an old image would) lacks both fixes;
+    the fix recreates it on the built-in profile's image."""
+    old = start_fake("ollama", port=0, version="0.1.30")
+    try:
+        env = make_env("engine-linux", ports,
+                       containers=[managed("o1", old.port, image="ollama/ollama:0.1.30")])
+        r = results(env, "ollama-version")["ollama-version"]
+    finally:
+        old.stop()
+    assert r.status == "warn"
+    assert r.detail == ("llmctl's o1 (ollama/ollama:0.1.30) runs Ollama 0.1.30: it lacks the "
+                        "fixes for CVE-2024-37032 (fixed in 0.1.34) and CVE-2026-7482 (fixed "
+                        "in 0.17.1)")
+    assert r.fix == (f"Recreate it on {DEFAULT_OLLAMA}: `llmctl up ollama --name o1 --recreate` "
+                     "(its volume and models are kept).")
+    assert r.data["servers"] == [{"where": "llmctl's o1 (ollama/ollama:0.1.30)",
+                                  "url": f"http://127.0.0.1:{old.port}", "version": "0.1.30",
+                                  "missing_fixes": ["CVE-2024-37032", "CVE-2026-7482"]}]
+    assert r.data["fixed_in"] == "0.17.1"
+
+
+def test_ollama_version_new_managed_container_is_ok(ports: SimpleNamespace) -> None:
+    new = start_fake("ollama", port=0, version="0.40.2")
+    try:
+        env = make_env("engine-linux", ports, containers=[managed("o1", new.port,
+                                                                   image=DEFAULT_OLLAMA)])
+        r = results(env, "ollama-version")["ollama-version"]
+    finally:
+        new.stop()
+    assert r.status == "ok" and r.fix is None
+    assert r.detail == f"llmctl's o1 ({DEFAULT_OLLAMA}): Ollama 0.40.2, with the fixes for {CVES}"
+    assert r.data["servers"][0]["missing_fixes"] == []
+
+
+def test_ollama_version_host_ollama_on_the_default_port(ports: SimpleNamespace) -> None:
+    """A host Ollama 0.17.0 on 11434 (a fake on the stand-in port): one CVE open, the fix is
+    upgrading the host install; llmctl's own Ollama (0.40.2) is fine and listed once."""
+    host = start_fake("ollama", port=ports.ollama, version="0.17.0")
+    mine = start_fake("ollama", port=ports.alt, version="0.40.2")
+    try:
+        env = make_env("engine-linux", ports, containers=[managed("o1", ports.alt,
+                                                                   image=DEFAULT_OLLAMA)],
+                       holder="pid 4242 (/usr/local/bin/ollama serve)")
+        r = results(env, "ollama-version")["ollama-version"]
+    finally:
+        host.stop()
+        mine.stop()
+    assert r.status == "warn"
+    assert (f"an Ollama server on the host (pid 4242 (/usr/local/bin/ollama serve)) on port "
+            f"{ports.ollama} runs Ollama 0.17.0: it lacks the fix for CVE-2026-7482 (fixed in "
+            "0.17.1)") in r.detail
+    assert f"llmctl's o1 ({DEFAULT_OLLAMA}): Ollama 0.40.2, with the fixes" in r.detail
+    assert r.fix == ("Upgrade the Ollama installed on this machine to 0.17.1 or later "
+                     "(ollama.com/download), or stop it and use llmctl's: `llmctl up ollama`.")
+    urls = [row["url"] for row in r.data["servers"]]
+    assert urls == [f"http://127.0.0.1:{ports.alt}", f"http://127.0.0.1:{ports.ollama}"]
+
+
+def test_ollama_version_foreign_container_on_the_default_port(ports: SimpleNamespace) -> None:
+    """`docker run -p 11434:11434 ollama/ollama:0.1.32` (a fake answers for it)."""
+    old = start_fake("ollama", port=ports.ollama, version="0.1.32")
+    try:
+        env = make_env("engine-linux", ports, containers=[
+            foreign("ollama", "ollama/ollama:0.1.32", "127.0.0.1", ports.ollama, 11434)])
+        r = results(env, "ollama-version")["ollama-version"]
+    finally:
+        old.stop()
+    assert r.status == "warn"
+    assert r.detail.startswith(f"container ollama (ollama/ollama:0.1.32) on port {ports.ollama} "
+                               "runs Ollama 0.1.32: it lacks the fixes for CVE-2024-37032")
+    assert r.fix == ("Run ollama again from a fixed image (ollama/ollama:0.17.1 or later, e.g. "
+                     f"`docker pull {DEFAULT_OLLAMA}`), or use llmctl's: `llmctl up ollama`.")
+
+
+def test_ollama_version_prerelease_of_the_fix(ports: SimpleNamespace) -> None:
+    rc = start_fake("ollama", port=0, version="0.17.1-rc2")
+    try:
+        env = make_env("engine-linux", ports, containers=[managed("o1", rc.port)])
+        r = results(env, "ollama-version")["ollama-version"]
+    finally:
+        rc.stop()
+    assert r.status == "warn"
+    assert r.detail == ("llmctl's o1 (ollama/ollama:0.17.1) runs Ollama 0.17.1-rc2, a "
+                        "pre-release of 0.17.1: it lacks the fix for CVE-2026-7482 (fixed in "
+                        "0.17.1)")
+
+
+def test_ollama_version_garbage_is_unknown_not_vulnerable(ports: SimpleNamespace) -> None:
+    odd = start_fake("ollama", port=0, version="banana")
+    try:
+        env = make_env("engine-linux", ports, containers=[managed("o1", odd.port)])
+        r = results(env, "ollama-version")["ollama-version"]
+    finally:
+        odd.stop()
+    assert r.status == "warn"
+    assert r.detail == ("llmctl's o1 (ollama/ollama:0.17.1) reports version 'banana', which "
+                        f"names no release: cannot tell whether it has the fixes for {CVES}")
+    assert r.data["servers"][0]["version"] == "banana"
+    assert r.data["servers"][0]["missing_fixes"] is None
+
+
+def test_ollama_version_without_the_version_route(ports: SimpleNamespace) -> None:
+    """An Ollama old enough to answer `GET /` but not `GET /api/version` (404)."""
+    ancient = JsonServer({"/": "Ollama is running"})
+    try:
+        env = make_env("engine-linux", ports, containers=[managed("o1", ancient.port)])
+        r = results(env, "ollama-version")["ollama-version"]
+    finally:
+        ancient.stop()
+    assert r.status == "warn"
+    assert "llmctl's o1 (ollama/ollama:0.17.1) answers as Ollama but not GET /api/version" \
+        in r.detail
+    assert r.fix is not None and "`llmctl up ollama --name o1 --recreate`" in r.fix
+
+
+def test_ollama_version_configured_endpoint(ports: SimpleNamespace,
+                                            _isolated_config: Path) -> None:
+    """The endpoint file points at an Ollama llmctl does not manage (a fake, 0.5.7), with an
+    OpenAI base URL: its server root is asked."""
+    old = start_fake("ollama", port=0, version="0.5.7")
+    try:
+        write_endpoints(_isolated_config, f"{old.url}/v1", "qwen2.5:0.5b")
+        r = results(make_env("engine-linux", ports), "ollama-version")["ollama-version"]
+    finally:
+        old.stop()
+    assert r.status == "warn"
+    assert r.detail == (f"the configured endpoint ollama ({old.url}) runs Ollama 0.5.7: it "
+                        "lacks the fix for CVE-2026-7482 (fixed in 0.17.1)")
+    assert r.fix == (f"Upgrade the Ollama at {old.url} to 0.17.1 or later (if it is llmctl's: "
+                     "`llmctl up ollama --name NAME --recreate`).")
+
+
+def test_ollama_version_nothing_to_check_is_skip(ports: SimpleNamespace) -> None:
+    r = results(make_env("engine-linux", ports), "ollama-version")["ollama-version"]
+    assert r.status == "skip" and r.fix is None
+    assert r.detail.startswith("no Ollama to check: none of llmctl's runs, nothing answers as "
+                               f"Ollama on 127.0.0.1:{ports.ollama} or :{ports.alt}")
+
+
+def test_ollama_version_with_the_daemon_down_still_asks_the_ports(ports: SimpleNamespace) -> None:
+    """No engine: managed servers are unknown, a host Ollama on 11434 is still checked."""
+    host = start_fake("ollama", port=ports.ollama, version="0.1.34")
+    try:
+        env = make_env("engine-linux", ports, connect_error=EngineUnavailable("down", None))
+        r = results(env, "ollama-version")["ollama-version"]
+    finally:
+        host.stop()
+    assert r.status == "warn" and "runs Ollama 0.1.34: it lacks the fix for CVE-2026-7482" \
+        in r.detail
 
 
 # --- exposure -------------------------------------------------------------------------------------

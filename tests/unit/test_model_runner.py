@@ -208,7 +208,7 @@ def test_runner_container_has_the_plugins_facts(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv(IMAGE_ENV, raising=False)
     spec = plan_runner_container(23456, "none")
     assert spec.name == "docker-model-runner"
-    assert spec.image == "docker/model-runner:latest"
+    assert spec.image == "docker/model-runner:v1.2.6"  # pinned, never latest
     assert [(p.host_ip, p.host_port, p.container_port) for p in spec.ports] == [
         ("127.0.0.1", 23456, 12434)]
     assert [(v.name, v.target) for v in spec.volumes] == [("docker-model-runner-models",
@@ -223,7 +223,7 @@ def test_runner_container_has_the_plugins_facts(monkeypatch: pytest.MonkeyPatch)
 def test_cuda_variant_and_image_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(IMAGE_ENV, raising=False)
     cuda = plan_runner_container(12434, "cuda")
-    assert cuda.image == "docker/model-runner:latest-cuda" and cuda.gpus
+    assert cuda.image == "docker/model-runner:v1.2.6-cuda" and cuda.gpus
     monkeypatch.setenv(IMAGE_ENV, "example/fake-runner:1")
     assert plan_runner_container(12434, "none").image == "example/fake-runner:1"
     with pytest.raises(UsageError, match="rocm"):
@@ -536,12 +536,12 @@ def test_engine_dry_run_says_what_would_be_pulled_and_created() -> None:
     port = free_port()
     plan = engine_runner(ReadOnlyEngine(), refused()).plan_up(port)
     assert plan.container == "create" and plan.kind == "Docker Engine"
-    assert plan.spec is not None and plan.spec.image == "docker/model-runner:latest"
-    assert plan.would_pull == ["docker/model-runner:latest"]
+    assert plan.spec is not None and plan.spec.image == "docker/model-runner:v1.2.6"
+    assert plan.would_pull == ["docker/model-runner:v1.2.6"]
     assert plan.would_create == ["network llmctl", f"volume {VOLUME_NAME}",
                                  f"container {CONTAINER_NAME}"]
     assert plan.would_run == []
-    present = ReadOnlyEngine(images=("docker/model-runner:latest",), network=True,
+    present = ReadOnlyEngine(images=("docker/model-runner:v1.2.6",), network=True,
                              volumes={VOLUME_NAME: {}})
     plan = engine_runner(present, refused()).plan_up(port)
     assert plan.would_pull == [] and plan.would_create == [f"container {CONTAINER_NAME}"]

@@ -41,7 +41,7 @@ def test_every_builtin_profile_is_listed_and_valid() -> None:
 def test_vllm_spec_field_by_field() -> None:
     spec = plan("vllm", model="Qwen/Qwen3-0.6B", secrets={"HF_TOKEN": TOKEN})
     assert spec.name == "llmctl-vllm" and spec.profile == "vllm" and spec.api == "openai"
-    assert spec.image == "vllm/vllm-openai:v0.11.0"
+    assert spec.image == "vllm/vllm-openai:v0.33.0"
     # Engine args only: the image's entrypoint is `vllm serve`; repeating it breaks argparse.
     assert spec.command == ("--model", "Qwen/Qwen3-0.6B")
     assert "serve" not in spec.command
@@ -61,7 +61,7 @@ def test_vllm_spec_field_by_field() -> None:
 
 def test_tgi_spec_field_by_field() -> None:
     spec = plan("tgi", model="HuggingFaceTB/SmolLM2-360M-Instruct")
-    assert spec.image == "ghcr.io/huggingface/text-generation-inference:3.3.5"
+    assert spec.image == "ghcr.io/huggingface/text-generation-inference:3.3.6"
     assert spec.command == ("--model-id", "HuggingFaceTB/SmolLM2-360M-Instruct")
     assert spec.env == {} and spec.secrets == {}
     assert [(p.host_port, p.container_port) for p in spec.ports] == [(3000, 80)]
@@ -72,10 +72,11 @@ def test_tgi_spec_field_by_field() -> None:
 
 def test_llamacpp_spec_with_a_model_file() -> None:
     spec = plan("llamacpp", model_file=ModelFile("/home/u/models", "smollm2.gguf"))
-    assert spec.image == "ghcr.io/ggml-org/llama.cpp:server-b6000"
+    assert spec.image == "ghcr.io/ggml-org/llama.cpp:server-b11521"
     # --jinja first: the profile's own arguments (tool calls need it), then the model.
     assert spec.command == ("--jinja", "-m", "/models/smollm2.gguf", "--alias", "smollm2")
-    assert spec.env == {"LLAMA_CACHE": "/root/.cache/llama.cpp"}
+    # The port pinned: builds from b11521 on default to 9931, the container port is 8080.
+    assert spec.env == {"LLAMA_CACHE": "/root/.cache/llama.cpp", "LLAMA_ARG_PORT": "8080"}
     assert [(p.host_port, p.container_port) for p in spec.ports] == [(8080, 8080)]
     assert [(v.name, v.target) for v in spec.volumes] == [
         ("llamacpp-cache", "/root/.cache/llama.cpp")]
@@ -104,7 +105,7 @@ def test_llamacpp_spec_with_a_hugging_face_model() -> None:
 
 def test_localai_spec_field_by_field() -> None:
     spec = plan("localai")
-    assert spec.image == "localai/localai:v3.5.0"
+    assert spec.image == "localai/localai:v4.11.0"
     assert spec.command == () and spec.env == {}
     assert [(p.host_port, p.container_port) for p in spec.ports] == [(8081, 8080)]
     assert [(v.name, v.target) for v in spec.volumes] == [("localai-models", "/models")]
@@ -115,14 +116,15 @@ def test_localai_spec_field_by_field() -> None:
 
 
 def test_ollama_spec_hash_is_unchanged_by_the_new_fields() -> None:
-    # Existing Ollama containers must still match after an upgrade (no spurious "changed").
+    # Existing Ollama containers must still match after an upgrade (no spurious "changed"):
+    # only the image moved (0.17.1 hashed to 11c3f694887f197e, the same way).
     spec = plan("ollama", gpu_available=False)
     before = spec_hash({  # what the foundation hashed, before mounts/shm/ipc existed
-        "image": "ollama/ollama:0.17.1", "command": [],
+        "image": "ollama/ollama:0.40.2", "command": [],
         "env": {"OLLAMA_HOST": "0.0.0.0:11434"},
         "ports": [{"host_ip": "127.0.0.1", "host_port": 11435, "container_port": 11434}],
         "volumes": [{"name": "ollama-data", "target": "/root/.ollama"}], "gpus": False})
-    assert spec.labels[HASH] == before == "11c3f694887f197e"
+    assert spec.labels[HASH] == before == "16c67fe8285f1542"
     assert spec.mounts == () and spec.shm_size is None and spec.ipc_mode is None
 
 
@@ -250,7 +252,7 @@ def test_secrets_from_env_then_file_then_nothing(
 BASE = """\
 name: mine
 kind: vllm
-image: vllm/vllm-openai:v0.11.0
+image: vllm/vllm-openai:v0.33.0
 container_port: 8000
 host_port: 8000
 """
