@@ -24,7 +24,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llmctl.errors import ExitCode, LlmctlError, ServerError
+from llmctl.errors import (  # re-exported: callers catch them from here
+    CliCommandFailed,
+    DockerCliMissing,
+    ExitCode,
+    PluginMissing,
+    ServerError,
+)
 
 if TYPE_CHECKING:
     from llmctl.engine.connect import DaemonTarget
@@ -32,29 +38,6 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 30.0
 INSTALL_TIMEOUT = 900.0  # install-runner pulls an image of a few GB
 NO_AUTO_INSTALL = {"MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
-
-
-class PluginMissing(LlmctlError):
-    """A docker CLI plugin (`docker model`, `docker desktop`) is not installed."""
-
-    exit_code = ExitCode.FAILURE
-
-    def __init__(self, plugin: str, hint: str) -> None:
-        super().__init__(
-            f"the `docker {plugin}` command is not available (the docker CLI has no "
-            f"'{plugin}' plugin)",
-            hint,
-            details={"plugin": plugin},
-        )
-        self.plugin = plugin
-
-
-class DockerCliMissing(LlmctlError):
-    exit_code = ExitCode.ENGINE_UNAVAILABLE
-
-
-class CliCommandFailed(ServerError):
-    """A docker CLI command ran and exited non-zero (not a missing plugin)."""
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,13 @@ from llmctl.backends.runner_status import (
 from llmctl.desktop import CliCommandFailed, CliResult, DockerCli, PluginMissing
 from llmctl.errors import (
     ConflictError,
-    ExitCode,
+    DesktopTooOld,
     LlmctlError,
     NotFoundError,
     NotReadyError,
+    RunnerDisabled,
     ServerError,
+    TcpNotEnabled,
     UsageError,
 )
 from llmctl.plan import (
@@ -84,23 +86,6 @@ Notify = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     pass
-
-
-# --- errors --------------------------------------------------------------------------------
-class DesktopTooOld(LlmctlError):
-    exit_code = ExitCode.FAILURE
-
-
-class RunnerDisabled(LlmctlError):
-    """Model Runner is switched off in Docker Desktop (or blocked by its settings)."""
-
-    exit_code = ExitCode.FAILURE
-
-
-class TcpNotEnabled(LlmctlError):
-    """The runner runs inside Desktop but nothing answers on the host port."""
-
-    exit_code = ExitCode.NOT_READY
 
 
 # --- where are we ----------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from llmctl.backends.ollama_models import (
     Watchdog,
     watched_chunks,
 )
-from llmctl.errors import LlmctlError, NotFoundError, ServerError
+from llmctl.errors import LlmctlError, NotFoundError, RunnerUnreachable, ServerError
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
 from llmctl.urls import MODEL_RUNNER_PORT
 
@@ -50,10 +50,6 @@ NOT_RUNNING_HINT = ("Start it: Docker Desktop `docker desktop enable model-runne
                     f"{MODEL_RUNNER_PORT}`; Docker Engine `docker model install-runner`; or set "
                     "MODEL_RUNNER_HOST.")
 CLI_TIMEOUT = 30.0
-
-
-class RunnerUnreachable(ServerError):
-    """Nothing answered at the Model Runner URL (refused, DNS, connect timeout)."""
 
 
 @dataclass(frozen=True)

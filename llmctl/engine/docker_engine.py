@@ -21,6 +21,7 @@ from llmctl.errors import (
     EngineUnavailable,
     LlmctlError,
     NotFoundError,
+    PortTakenOnStart,
     ServerError,
 )
 from llmctl.plan import LABEL_MANAGED, ContainerSpec
@@ -37,10 +38,6 @@ PORT_TAKEN_RE = re.compile(
 )
 GPU_REFUSED_RE = re.compile(r"could not select device driver|nvidia-container-cli|no devices",
                             re.IGNORECASE)
-
-
-class PortTakenOnStart(ConflictError):
-    """The daemon refused to publish the port (found out only at start)."""
 
 
 @contextlib.contextmanager
