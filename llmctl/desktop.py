@@ -33,7 +33,7 @@ from llmctl.errors import (  # re-exported: callers catch them from here
 )
 
 if TYPE_CHECKING:
-    from llmctl.engine.connect import DaemonTarget
+    from llmctl.engine.model import DaemonTarget
 
 DEFAULT_TIMEOUT = 30.0
 INSTALL_TIMEOUT = 900.0  # install-runner pulls an image of a few GB

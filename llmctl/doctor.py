@@ -45,7 +45,7 @@ from llmctl.urls import parse_ollama_host
 
 if TYPE_CHECKING:
     from llmctl.engine.connect import DaemonTarget
-    from llmctl.engine.docker_engine import Engine
+    from llmctl.engine.docker_engine import DockerEngine as Engine
     from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
     from llmctl.managed import ManagedServer
 

@@ -33,15 +33,13 @@ from llmctl.plan import (
     plan_container,
     secrets_changed,
 )
-from llmctl.ports import next_free, port_free, process_holding
+from llmctl.ports import Heard, PortHolder, next_free, port_free, process_holding, who_holds
 from llmctl.profiles import Profile, Readiness
 from llmctl.progress import ProgressSink, null_sink
 from llmctl.readiness import WaitStatus, check_once, ended_error, wait_ready
 
 if TYPE_CHECKING:
-    from llmctl.engine.connect import DaemonTarget
-    from llmctl.engine.docker_engine import Engine
-    from llmctl.engine.model import ContainerInfo, PortHolder
+    from llmctl.engine.model import ContainerInfo, DaemonTarget, Engine
     from llmctl.inputs import ResolvedSecrets
 
 Notify = Callable[[str], None]
@@ -129,59 +127,77 @@ def exposure_warning(bind: str, port: int, profile: Profile) -> str:
 
 
 def _holder(engine: Engine, port: int, bind: str) -> PortHolder:
-    from llmctl.engine.model import PortHolder
-
-    for info, pub in engine.published_ports():
-        if pub.host_port == port:
-            if info.labels.get(LABEL_MANAGED) == "true":
-                inst = info.labels.get(LABEL_INSTANCE, info.name)
-                return PortHolder("llmctl", f"llmctl's container {info.name} (instance {inst})",
-                                  info.name, profile=info.labels.get(LABEL_PROFILE),
-                                  instance=inst)
-            return PortHolder("container", f"container {info.name} ({info.image})", info.name)
-    proc = process_holding(port) if engine.target.is_local else None
-    what = _who_answers(bind, port)
-    if proc:
-        return PortHolder("process", f"host process {proc}{what}")
-    return PortHolder("unknown", f"another program on this host{what}")
+    return who_holds(
+        port, published=engine.published_ports(),
+        process=process_holding if engine.target.is_local else None,
+        identify=lambda p: _who_answers(bind, p),
+    )
 
 
-def _who_answers(bind: str, port: int) -> str:
+def _who_answers(bind: str, port: int) -> Heard | None:
+    """Ollama, or None: nothing more is told apart here."""
     host = "127.0.0.1" if bind in ("0.0.0.0", "127.0.0.1") else endpoint_host(bind, "127.0.0.1")
     check = check_once(f"http://{host}:{port}", Readiness("/", 200, None), timeout=1.0)
     if not check.ok:
-        return ""
+        return None
     ollama = check_once(f"http://{host}:{port}", Readiness("/", 200, "Ollama is running"), 1.0)
-    return ", an Ollama server (likely installed on the host)" if ollama.ok else ""
+    return Heard("ollama") if ollama.ok else None
+
+
+def _holder_kind(holder: PortHolder) -> str:
+    """llmctl | container | process | unknown (the ``holder_kind`` of a port conflict)."""
+    if holder.container is not None:
+        return "llmctl" if holder.kind == "llmctl" else "container"
+    return "process" if holder.process else "unknown"
+
+
+def _describe(holder: PortHolder) -> str:
+    c = holder.container
+    if c is not None:
+        if holder.kind == "llmctl":
+            return f"llmctl's container {c.name} (instance {holder.instance})"
+        return f"container {c.name} ({c.image})"
+    what = ", an Ollama server (likely installed on the host)" \
+        if holder.kind == "host-ollama" else ""
+    if holder.process:
+        return f"host process {holder.process}{what}"
+    return f"another program on this host{what}"
 
 
 def down_command(profile: str | None, instance: str | None) -> str:
-    """The command that removes one instance: `llmctl down PROFILE --name NAME`."""
-    if profile == "model-runner":
-        return "llmctl down model-runner"
+    """The command that removes one container instance: `llmctl down PROFILE --name NAME`
+    (:func:`llmctl.targets.down_command` words it for every target)."""
     return " ".join(p for p in ("llmctl down", profile,
                                 f"--name {instance}" if instance else None) if p)
 
 
-def port_conflict(engine: Engine, port: int, bind: str, *, explicit: bool) -> ConflictError:
+StopCommand = Callable[[str | None, str | None], str]
+
+
+def port_conflict(engine: Engine, port: int, bind: str, *, explicit: bool,
+                  stop_command: StopCommand = down_command) -> ConflictError:
+    """The port is taken: by what, the next free one, and how to free it (one of llmctl's
+    own is stopped with ``stop_command(profile, instance)``)."""
     holder = _holder(engine, port, bind)
+    kind, description = _holder_kind(holder), _describe(holder)
     taken = [p.host_port for _, p in engine.published_ports()]
     free = next_free(port + 1, bind, taken)
     hint = f"Use a free port, e.g. --port {free}." if free else "Free the port or pick another."
-    if holder.kind == "container":
-        hint += f" Or stop that container (`docker stop {holder.container}`)."
-    elif holder.kind == "llmctl":
-        hint += f" Or stop it with `{down_command(holder.profile, holder.instance)}`."
+    if kind == "container" and holder.container is not None:
+        hint += f" Or stop that container (`docker stop {holder.container.name}`)."
+    elif kind == "llmctl":
+        hint += f" Or stop it with `{stop_command(holder.profile, holder.instance)}`."
     return ConflictError(
-        f"port {port} on {bind} is taken by {holder.description}",
+        f"port {port} on {bind} is taken by {description}",
         hint,
-        details={"port": port, "holder": holder.description, "holder_kind": holder.kind,
+        details={"port": port, "holder": description, "holder_kind": kind,
                  "suggested_port": free, "explicit": explicit},
     )
 
 
 def _choose_port(
-    engine: Engine, profile: Profile, opts: UpOptions, existing: ContainerInfo | None
+    engine: Engine, profile: Profile, opts: UpOptions, existing: ContainerInfo | None,
+    stop_command: StopCommand,
 ) -> tuple[int, str | None]:
     if opts.port is not None:
         return opts.port, None
@@ -196,8 +212,9 @@ def _choose_port(
     taken = [p.host_port for _, p in engine.published_ports()]
     free = next_free(default + 1, opts.bind, taken)
     if free is None:
-        raise port_conflict(engine, default, opts.bind, explicit=False)
-    return free, f"port {default} is taken by {holder.description}; using {free}"
+        raise port_conflict(engine, default, opts.bind, explicit=False,
+                            stop_command=stop_command)
+    return free, f"port {default} is taken by {_describe(holder)}; using {free}"
 
 
 def _changes(existing: ContainerInfo, spec: ContainerSpec) -> str:
@@ -265,7 +282,8 @@ def prepare_options(
 
 
 def plan_up(
-    engine: Engine | None, profile: Profile, opts: UpOptions, *, dry_run: bool = False
+    engine: Engine | None, profile: Profile, opts: UpOptions, *, dry_run: bool = False,
+    stop_command: StopCommand = down_command,
 ) -> UpPlan:
     """The spec `up` would apply, with the existing container and a note on the port.
     Reads the engine, never changes it. For a dry run an engine without the GPU the
@@ -278,7 +296,7 @@ def plan_up(
         port, note = opts.port or profile.host_port, None
         gpu = None  # unknown: plan as if a GPU profile will get its GPU
     else:
-        port, note = _choose_port(engine, profile, opts, existing)
+        port, note = _choose_port(engine, profile, opts, existing, stop_command)
         gpu = engine.facts().gpu_runtime
     model_file, secrets = host_inputs(engine, profile, opts)
     # The salt of the running container's secrets label: fingerprints then compare.
@@ -371,11 +389,12 @@ def secrets_note(existing: ContainerInfo | None, spec: ContainerSpec) -> str | N
 
 
 def dry_run(
-    engine: Engine | None, profile: Profile, opts: UpOptions, *, recreate: bool = False
+    engine: Engine | None, profile: Profile, opts: UpOptions, *, recreate: bool = False,
+    stop_command: StopCommand = down_command,
 ) -> DryRunResult:
     """`up --dry-run`: plan, then say what would be pulled, created or removed, reading
     the engine only (no pull, no registry, no container, volume or network made)."""
-    planned = plan_up(engine, profile, opts, dry_run=True)
+    planned = plan_up(engine, profile, opts, dry_run=True, stop_command=stop_command)
     spec = planned.spec
     result = DryRunResult(spec=spec, port_note=planned.port_note,
                           engine_checked=engine is not None, container="unknown",
@@ -417,8 +436,9 @@ def up(
     on_wait: Callable[[float, str], None] | None = None,
     on_status: Callable[[WaitStatus], None] | None = None,
     on_warning: Notify | None = None,
+    stop_command: StopCommand = down_command,
 ) -> UpResult:
-    planned = plan_up(engine, profile, opts)
+    planned = plan_up(engine, profile, opts, stop_command=stop_command)
     spec, existing, port_note = planned.spec, planned.existing, planned.port_note
     for warning in planned.warnings:
         (on_warning or notify)(warning)
@@ -443,7 +463,7 @@ def up(
             # Another `up` of the same instance may have won the race since we looked.
             if not _adopt_twin(engine, spec):
                 raise port_conflict(engine, spec.host_port, spec.bind,
-                                    explicit=opts.port is not None)
+                                    explicit=opts.port is not None, stop_command=stop_command)
             action = "reused"
         else:
             if not engine.image_present(spec.image):
@@ -464,7 +484,8 @@ def up(
                 elif exc.details.get("port"):
                     if not _adopt_twin(engine, spec):
                         raise port_conflict(engine, spec.host_port, spec.bind,
-                                            explicit=opts.port is not None) from exc
+                                            explicit=opts.port is not None,
+                                            stop_command=stop_command) from exc
                     action = "reused"
                 else:
                     raise

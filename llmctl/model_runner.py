@@ -61,8 +61,7 @@ from llmctl.ports import next_free, port_free, process_holding
 from llmctl.urls import MODEL_RUNNER_PORT
 
 if TYPE_CHECKING:
-    from llmctl.engine.docker_engine import Engine
-    from llmctl.engine.model import ContainerInfo, EngineFacts
+    from llmctl.engine.model import ContainerInfo, Engine, EngineFacts
 
 PROFILE = "model-runner"  # the name `llmctl up/down` dispatches on
 DEFAULT_PORT = MODEL_RUNNER_PORT

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from llmctl.backends.http import Cutter
     from llmctl.backends.ollama_models import PullOutcome
     from llmctl.desktop import DockerCli
-    from llmctl.engine.docker_engine import Engine
+    from llmctl.engine.model import Engine
     from llmctl.managed import ManagedServer
 
 OLLAMA_DEFAULT_URL = urls.OLLAMA_URL

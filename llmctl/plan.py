@@ -36,6 +36,9 @@ LABEL_PORT = f"{LABEL_PREFIX}.container-port"
 # Salted, stretched fingerprints of the secrets the container was given (never the values,
 # never a plain hash): lets a later `up` tell that a token changed. See secrets_label().
 LABEL_SECRETS = f"{LABEL_PREFIX}.secrets"
+# Docker's label on a Model Runner container (set by `docker model install-runner`, and by
+# llmctl on the runner it starts): value "controller".
+RUNNER_ROLE_LABEL = "com.docker.model-runner.role"
 
 LOOPBACK_BINDS = ("127.0.0.1", "::1")
 REDACTED = "***"

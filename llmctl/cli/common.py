@@ -13,7 +13,7 @@ from llmctl.errors import UsageError
 
 if TYPE_CHECKING:
     from llmctl.desktop import DockerCli
-    from llmctl.engine.docker_engine import Engine
+    from llmctl.engine.model import Engine
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 

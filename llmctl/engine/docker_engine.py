@@ -14,8 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from llmctl.engine.connect import DaemonTarget
-from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
+from llmctl.engine.model import ContainerInfo, DaemonTarget, EngineFacts, PublishedPort
 from llmctl.errors import (
     ConflictError,
     EngineUnavailable,
@@ -95,8 +94,9 @@ def _container_info(c: Any) -> ContainerInfo:
     )
 
 
-class Engine:
-    """A connected daemon. Every method may raise EngineUnavailable."""
+class DockerEngine:
+    """A connected daemon through the Docker SDK: implements
+    :class:`llmctl.engine.model.Engine`. Every method may raise EngineUnavailable."""
 
     def __init__(self, client: docker.DockerClient, target: DaemonTarget) -> None:
         self.client = client

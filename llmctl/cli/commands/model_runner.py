@@ -13,7 +13,7 @@ from llmctl.cli.common import confirm, get_engine
 from llmctl.cli.output import emit_json, err, out, warn
 
 if TYPE_CHECKING:
-    from llmctl.engine.docker_engine import Engine
+    from llmctl.engine.model import Engine
     from llmctl.lifecycle import StatusEntry
     from llmctl.model_runner import ModelRunner, RunnerStatus
 

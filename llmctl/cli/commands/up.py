@@ -11,7 +11,7 @@ from llmctl.cli.common import JSON_OPTION, confirm, get_engine
 from llmctl.cli.output import emit_json, err, out, warn
 
 if TYPE_CHECKING:
-    from llmctl.engine.connect import DaemonTarget
+    from llmctl.engine.model import DaemonTarget
     from llmctl.lifecycle import DryRunResult
     from llmctl.plan import BindMount
     from llmctl.profiles import Profile
