@@ -18,7 +18,7 @@ host) goes through :class:`DoctorEnv`, memoised and thread-safe, so checks share
 connection and tests can hand in an in-memory engine, a fake CLI runner and an environment.
 
 No typer or rich here; docker and httpx are imported lazily (through the engine layer and
-``llmctl.backends.http``). Modules written alongside this one (``llmctl.desktop``,
+``llmctl.backends.http``). Modules written alongside this one (``llmctl.engine.docker_cli``,
 ``llmctl.endpoint``, ``llmctl.backends.*``) are imported inside the checks: when one is
 missing the check reports ``skip`` with the reason.
 """
@@ -350,7 +350,7 @@ class DoctorEnv:
 
     # --- host ---------------------------------------------------------------------------------
     def run_cli(self, argv: Sequence[str], timeout: float | None = None) -> Any:
-        from llmctl.desktop import run_process
+        from llmctl.engine.docker_cli import run_process
 
         runner = self.cli_runner or run_process
         return runner(list(argv), {}, timeout or self.cli_timeout)
@@ -794,7 +794,7 @@ def check_model_runner(env: DoctorEnv) -> CheckResult:
 def _model_runner_from_core(env: DoctorEnv, engine: Any, model_runner: Any) -> CheckResult:
     """Through llmctl.model_runner: where the runner lives (Desktop on macOS/Windows/WSL2,
     a container elsewhere, Desktop for Linux included), its container and its answer."""
-    from llmctl.desktop import DockerCli
+    from llmctl.engine.docker_cli import DockerCli
 
     facts = env.facts()
     if facts.kind == "Podman":
@@ -924,7 +924,7 @@ def _runner_cli_status(env: DoctorEnv, engine: Any, desktop: bool) -> tuple[Any,
     if not path:
         return None, "the docker CLI is not on PATH"
     try:
-        from llmctl.desktop import DockerCli, PluginMissing
+        from llmctl.engine.docker_cli import DockerCli, PluginMissing
     except ImportError as exc:
         return None, f"`docker model` not checked ({exc})"
     cli = DockerCli(engine.target if engine is not None else None, docker=path,

@@ -33,7 +33,7 @@ from llmctl.backends.runner_status import (
     probe,
     verify,
 )
-from llmctl.desktop import CliCommandFailed, CliResult, DockerCli, PluginMissing
+from llmctl.engine.docker_cli import CliCommandFailed, CliResult, DockerCli, PluginMissing
 from llmctl.errors import (
     ConflictError,
     DesktopTooOld,

@@ -12,7 +12,7 @@ from llmctl.cli.output import err
 from llmctl.errors import UsageError
 
 if TYPE_CHECKING:
-    from llmctl.desktop import DockerCli
+    from llmctl.engine.docker_cli import DockerCli
     from llmctl.engine.model import Engine
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
@@ -32,8 +32,8 @@ def get_engine() -> Engine:
 def docker_cli() -> DockerCli:
     """The docker CLI runner, pointed at the daemon chosen by --context/--host/env (resolved
     without connecting: a missing context fails only when the CLI is actually needed)."""
-    from llmctl.desktop import DockerCli
     from llmctl.engine.connect import resolve_target
+    from llmctl.engine.docker_cli import DockerCli
 
     return DockerCli(resolve_target(state.options.context, state.options.host))
 

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from llmctl.backends.runner_status import RunnerHttpError, probe, verify
-from llmctl.desktop import (
+from llmctl.engine.connect import DaemonTarget
+from llmctl.engine.docker_cli import (
     CliCommandFailed,
     CliResult,
     DockerCli,
@@ -24,7 +25,6 @@ from llmctl.desktop import (
     parse_status_json,
     parse_version_text,
 )
-from llmctl.engine.connect import DaemonTarget
 from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
 from llmctl.errors import ConflictError, ExitCode, ServerError, UsageError
 from llmctl.model_runner import (

@@ -1,4 +1,4 @@
-"""`docker desktop …` and `docker model …` through the real docker CLI.
+"""The one way llmctl runs the docker CLI (``docker model …``, ``docker desktop …``, …).
 
 Argument lists only (never a shell), a timeout on every call, and for every `docker model`
 call ``MODEL_RUNNER_NO_AUTO_INSTALL=1`` so that the plugin never pulls and starts a runner
@@ -9,6 +9,9 @@ A missing CLI plugin is recognised from the docker CLI's own answer, exit 1 with
 ``docker: 'model' is not a docker command`` (older CLIs) or
 ``docker: unknown command: docker model`` (newer), and explained with an install hint for
 the platform.
+
+It lives beside the Docker SDK layer because it talks to the same daemon (a
+:class:`~llmctl.engine.model.DaemonTarget`); it never imports ``docker`` itself.
 """
 
 from __future__ import annotations
