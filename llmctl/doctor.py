@@ -783,7 +783,7 @@ def check_model_runner(env: DoctorEnv) -> CheckResult:
     engine = env.engine_or_none()
     if engine is not None and not env.environ.get("MODEL_RUNNER_HOST"):
         try:
-            from llmctl.model_runner import ModelRunner
+            from llmctl.targets.model_runner.runner import ModelRunner
         except ImportError:
             pass
         else:

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from llmctl.cli.app import run
-from llmctl.model_runner import RunnerStatus
+from llmctl.targets.model_runner.results import RunnerStatus
 from tests.fakes.llmfake import start_fake
 
 

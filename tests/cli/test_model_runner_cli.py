@@ -112,7 +112,7 @@ def _engine_with(monkeypatch: pytest.MonkeyPatch, engine: Any) -> None:
 
     monkeypatch.setattr(model_runner, "get_engine", lambda: engine)
     monkeypatch.setattr(status, "get_engine", lambda: engine)
-    monkeypatch.setattr("llmctl.model_runner.host_os", lambda: "darwin")
+    monkeypatch.setattr("llmctl.targets.model_runner.place.host_os", lambda: "darwin")
 
 
 @pytest.fixture

@@ -15,13 +15,14 @@ from llmctl.cli.output import emit_json, err, out, warn
 if TYPE_CHECKING:
     from llmctl.engine.model import Engine
     from llmctl.lifecycle import StatusEntry
-    from llmctl.model_runner import ModelRunner, RunnerStatus
+    from llmctl.targets.model_runner.results import RunnerStatus
+    from llmctl.targets.model_runner.runner import ModelRunner
 
 PROFILE = "model-runner"
 
 
 def _runner(engine: Engine, *, quiet: bool = False) -> ModelRunner:
-    from llmctl.model_runner import ModelRunner
+    from llmctl.targets.model_runner.runner import ModelRunner
 
     def notify(message: str) -> None:
         if not quiet and message.strip():
@@ -38,8 +39,8 @@ def up_model_runner(
     """`llmctl up model-runner [--tcp PORT] [--gpu auto|none|cuda|rocm] [--yes] [--json]
     [--dry-run]`."""
     from llmctl.errors import UsageError
-    from llmctl.model_runner import DEFAULT_PORT, DEFAULT_TIMEOUT, GPU_CHOICES
     from llmctl.plan import validate_port
+    from llmctl.targets.model_runner.container import DEFAULT_PORT, DEFAULT_TIMEOUT, GPU_CHOICES
 
     port = validate_port(tcp, "--tcp") if tcp is not None else DEFAULT_PORT
     if gpu not in GPU_CHOICES:
@@ -79,7 +80,8 @@ def up_model_runner(
 def _dry_run(port: int, gpu: str, *, recreate: bool, json_out: bool) -> None:
     """`up model-runner --dry-run`: the plan, and what would be run, pulled and created."""
     from llmctl.errors import EngineUnavailable
-    from llmctl.model_runner import RunnerDryRun, plan_runner_container
+    from llmctl.targets.model_runner.container import plan_runner_container
+    from llmctl.targets.model_runner.results import RunnerDryRun
 
     try:
         plan = _runner(get_engine(), quiet=True).plan_up(port, gpu=gpu, recreate=recreate)

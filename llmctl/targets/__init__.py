@@ -1,0 +1,1 @@
+"""What llmctl runs, behind one interface (see llmctl.targets.base)."""
