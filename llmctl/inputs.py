@@ -1,4 +1,5 @@
-"""What `up` reads from the host before planning: model files and secrets.
+"""What commands read from the user and the host before they act: model files, secrets,
+host folders, and durations.
 
 Kept apart from the pure planner (llmctl.plan) because it touches the file system and the
 environment. Secrets come from the environment or files, never from argv; their values are
@@ -30,6 +31,16 @@ SYSTEM_FOLDERS = (
 )
 # Folders holding every user's home: like a home itself, never without --yes.
 HOMES_FOLDERS = ("/home", "/Users", "/root")
+
+
+def check_seconds(value: float | None, option: str = "--timeout", *,
+                  say_value: bool = True) -> None:
+    """A duration given by the user (``--timeout``, ``--stall-timeout``) must be more than 0
+    seconds (None: not given). The one place this is checked; ``say_value`` False keeps the
+    message of the commands that never named the value (`chat`, `probe`)."""
+    if value is not None and value <= 0:
+        shown = f"{option} {value:g}" if say_value else option
+        raise UsageError(f"{shown} must be more than 0 seconds")
 
 
 @dataclass

@@ -75,6 +75,11 @@ class UpResult:
     # read-only): said in the output, so nothing reaches the host unnoticed.
     mounts: list[BindMount] = field(default_factory=list)
 
+    def endpoint_for_config(self) -> tuple[str, str | None, str] | None:
+        """What `up --write-endpoint` saves: this server, its model if it has one, and what
+        is done already (for the message when the endpoint cannot be written)."""
+        return self.endpoint, self.model or None, f"{self.instance} is up at {self.base_url}"
+
 
 @dataclass
 class UpPlan:
@@ -603,8 +608,10 @@ def down(
     return result
 
 
-def status(engine: Engine, *, health_timeout: float = 1.5) -> list[StatusEntry]:
-    servers = list_servers(engine)
+def status(engine: Engine, *, health_timeout: float = 1.5,
+           labels: dict[str, str] | None = None) -> list[StatusEntry]:
+    """Every managed container (with ``labels``: those carrying them) and its health."""
+    servers = list_servers(engine, **(labels or {}))
 
     def health(server: ManagedServer) -> StatusEntry:
         if server.state != "running":

@@ -30,6 +30,11 @@ class RunnerUpResult:
     models: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def endpoint_for_config(self) -> tuple[str, str | None, str] | None:
+        """None: `up model-runner --write-endpoint` has never written an endpoint (its
+        models are pulled afterwards: `llmctl pull ai/... --write-endpoint` writes it)."""
+        return None
+
 
 @dataclass
 class RunnerDryRun:
