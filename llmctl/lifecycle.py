@@ -11,10 +11,11 @@ import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from llmctl.errors import ConflictError, Interrupted, LlmctlError, NotFoundError, UsageError
+from llmctl.inputs import host_inputs, prepare_options
 from llmctl.managed import ManagedServer, endpoint_host, list_servers, server_from
 from llmctl.plan import (
     LABEL_INSTANCE,
@@ -24,10 +25,8 @@ from llmctl.plan import (
     LABEL_SPEC_HASH,
     BindMount,
     ContainerSpec,
-    ModelFile,
     UpOptions,
     check_instance,
-    check_options,
     container_name,
     parse_secrets_label,
     plan_container,
@@ -39,8 +38,7 @@ from llmctl.progress import ProgressSink, null_sink
 from llmctl.readiness import WaitStatus, check_once, ended_error, wait_ready
 
 if TYPE_CHECKING:
-    from llmctl.engine.model import ContainerInfo, DaemonTarget, Engine
-    from llmctl.inputs import ResolvedSecrets
+    from llmctl.engine.model import ContainerInfo, Engine
 
 Notify = Callable[[str], None]
 
@@ -254,38 +252,6 @@ def _adopt_twin(engine: Engine, spec: ContainerSpec, *, after_409: bool = False)
     return True
 
 
-def docker_sockets(target: DaemonTarget | None) -> tuple[str, ...]:
-    """The Docker sockets of this machine: the one in use, the default one and those that
-    exist at the usual places (Desktop, Colima, ...). Their folders are never mounted."""
-    from urllib.parse import urlsplit
-
-    from llmctl.engine.connect import DEFAULT_UNIX, existing_sockets
-
-    found = [urlsplit(DEFAULT_UNIX).path]
-    if target is not None and urlsplit(target.host).scheme == "unix":
-        found.append(urlsplit(target.host).path)
-    found += existing_sockets()
-    return tuple(dict.fromkeys(found))
-
-
-def prepare_options(
-    profile: Profile, opts: UpOptions, target: DaemonTarget | None = None
-) -> tuple[UpOptions, list[str]]:
-    """Check the options before the engine is contacted and resolve ``--volume`` (a named
-    volume, or an explicit host folder made absolute): the options to plan with, and
-    warnings worth showing."""
-    from llmctl.inputs import resolve_volume
-
-    check_options(profile, opts)
-    if opts.volume is None:
-        return opts, []
-    if not profile.volumes:
-        raise UsageError(f"profile {profile.name!r} has no volume to replace with --volume")
-    choice = resolve_volume(opts.volume, confirmed=opts.confirm_host_folder,
-                            sockets=docker_sockets(target))
-    return replace(opts, volume=choice.value), list(choice.warnings)
-
-
 def plan_up(
     engine: Engine | None, profile: Profile, opts: UpOptions, *, dry_run: bool = False,
     stop_command: StopCommand = down_command,
@@ -293,7 +259,8 @@ def plan_up(
     """The spec `up` would apply, with the existing container and a note on the port.
     Reads the engine, never changes it. For a dry run an engine without the GPU the
     profile needs is a warning, not an error: the plan may be for another machine."""
-    opts, warnings = prepare_options(profile, opts, engine.target if engine else None)
+    daemon = engine.target if engine else None
+    opts, warnings = prepare_options(profile, opts, daemon)
     instance = check_instance(opts, profile)
     existing = engine.get(container_name(instance)) if engine else None
     gpu: bool | None
@@ -303,7 +270,7 @@ def plan_up(
     else:
         port, note = _choose_port(engine, profile, opts, existing, stop_command)
         gpu = engine.facts().gpu_runtime
-    model_file, secrets = host_inputs(engine, profile, opts)
+    model_file, secrets = host_inputs(daemon, profile, opts)
     # The salt of the running container's secrets label: fingerprints then compare.
     old = parse_secrets_label(existing.labels.get(LABEL_SECRETS)) if existing else None
 
@@ -321,25 +288,6 @@ def plan_up(
                         f"{exc.hint}")
         spec = plan(None)
     return UpPlan(spec, existing, note, warnings)
-
-
-def host_inputs(
-    engine: Engine | None, profile: Profile, opts: UpOptions
-) -> tuple[ModelFile | None, ResolvedSecrets]:
-    """Read what the options point at on this machine: the model file, the secrets. Checked
-    before anything starts (a missing file is a usage error, not a crash-looping server)."""
-    from llmctl.inputs import resolve_model_file, resolve_secrets
-
-    mounted = tuple(p for p in (opts.volume,) if p and p.startswith("/"))
-    if engine is not None and not engine.target.is_local and (opts.model_file or mounted):
-        raise UsageError(
-            "--model-file and --volume PATH need a Docker daemon on this machine "
-            f"(this one is at {engine.target.host})",
-            "Copy the file to the daemon's host and run llmctl there, or use --model.",
-        )
-    model_file = resolve_model_file(opts.model_file) if opts.model_file else None
-    secrets = resolve_secrets(profile, token_file=opts.token_file, mounted=mounted)
-    return model_file, secrets
 
 
 def _decide(existing: ContainerInfo | None, spec: ContainerSpec, recreate: bool) -> tuple[

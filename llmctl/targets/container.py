@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from llmctl import lifecycle
+from llmctl.inputs import prepare_options
 from llmctl.plan import LABEL_PROFILE, LOOPBACK_BINDS, UpOptions, looks_secret
 from llmctl.targets.base import Events, UpRequest, Workload
 
@@ -56,7 +57,7 @@ class ContainerTarget:
                          gpus=request.gpus, env=parse_env(list(request.env)),
                          model=request.model, model_file=request.model_file,
                          token_file=request.token_file, confirm_host_folder=request.yes)
-        lifecycle.prepare_options(profile, opts, daemon)
+        prepare_options(profile, opts, daemon)
         self._warn_inline_secrets(request.env, profile)
         if not request.dry_run and opts.bind not in LOOPBACK_BINDS:
             self.events.warn(lifecycle.exposure_warning(

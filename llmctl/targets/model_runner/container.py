@@ -29,7 +29,7 @@ from llmctl.plan import (
 from llmctl.urls import MODEL_RUNNER_PORT
 
 if TYPE_CHECKING:
-    from llmctl.engine.model import ContainerInfo, EngineFacts
+    from llmctl.engine.model import ContainerInfo, Engine, EngineFacts
 
 NAME = "model-runner"  # the target's name: `llmctl up|down model-runner`
 DEFAULT_PORT = MODEL_RUNNER_PORT
@@ -106,6 +106,16 @@ def plan_runner_container(
 
 def is_runner_container(info: ContainerInfo) -> bool:
     return info.labels.get(LABEL_ROLE) == ROLE_CONTROLLER
+
+
+def find_runners(engine: Engine) -> list[ContainerInfo]:
+    """Runner containers on ``engine`` (llmctl's or the plugin's), by the controller label."""
+    return [c for c in engine.list_all() if is_runner_container(c)]
+
+
+def local_url(port: int) -> str:
+    """The runner published on ``port`` of this machine's loopback."""
+    return f"http://127.0.0.1:{port}"
 
 
 def host_port_of(info: ContainerInfo) -> int | None:

@@ -17,7 +17,6 @@ Up is verified over HTTP: ``GET /`` says "Docker Model Runner is running" and
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -53,17 +52,17 @@ from llmctl.targets.model_runner.container import (
     VOLUME_NAME,
     check_options,
     container_endpoint,
+    find_runners,
     host_port_of,
     is_runner_container,
+    local_url,
     plan_runner_container,
     resolve_gpu,
 )
 from llmctl.targets.model_runner.place import (
     DESKTOP_CONTAINER_URL,
-    DESKTOP_MIN,
     check_desktop,
     detect_place,
-    parse_version,
 )
 from llmctl.targets.model_runner.results import (
     RunnerDownResult,
@@ -71,6 +70,7 @@ from llmctl.targets.model_runner.results import (
     RunnerStatus,
     RunnerUpResult,
 )
+from llmctl.targets.model_runner.status import desktop_status, engine_status
 
 if TYPE_CHECKING:
     from llmctl.engine.model import ContainerInfo, Engine
@@ -106,7 +106,7 @@ class ModelRunner:
 
     # -- helpers
     def _url(self, port: int) -> str:
-        return f"http://127.0.0.1:{port}"
+        return local_url(port)
 
     def _local(self) -> bool:
         return bool(self.engine.target.is_local)
@@ -116,7 +116,7 @@ class ModelRunner:
 
     def find_runners(self) -> list[ContainerInfo]:
         """Runner containers on this engine, found by the plugin's controller label."""
-        return [c for c in self.engine.list_all() if is_runner_container(c)]
+        return find_runners(self.engine)
 
     def port_conflict(self, port: int) -> ConflictError:
         """Name what holds ``port`` and the fix for it."""
@@ -546,111 +546,8 @@ class ModelRunner:
         """Never raises for an unreachable or absent runner: that is reported."""
         try:
             if self.place.mode == "desktop":
-                return self._status_desktop(timeout)
-            return self._status_engine(timeout)
+                return desktop_status(self.place, self.cli, timeout, self.transport)
+            return engine_status(self.engine, timeout, self.transport)
         except LlmctlError as exc:
             return RunnerStatus(kind=self.place.kind, running=False, installed=False,
                                 problem=exc.message, fix=exc.hint)
-
-    def _status_engine(self, timeout: float) -> RunnerStatus:
-        runners = self.find_runners()
-        if not runners:
-            st = RunnerStatus(kind="Docker Engine", running=False, installed=False,
-                              problem="no Model Runner container on this engine",
-                              fix="llmctl up model-runner --tcp 12434")
-            if self._local():
-                answer = probe(self._url(DEFAULT_PORT), timeout=timeout,
-                               transport=self.transport)
-                if answer.running:
-                    st.running = True
-                    st.endpoint = answer.url
-                    st.base_url = answer.url + OPENAI_PATH
-                    st.backends, st.version = answer.backends, answer.version
-                    st.models = None if answer.models is None else len(answer.models)
-                    st.problem = None
-                    st.fix = None
-                    st.notes.append(f"a Model Runner answers at {answer.url} but is not a "
-                                    "container of this engine (Docker Desktop or a manual "
-                                    "install)")
-            return st
-        info = runners[0]
-        port = host_port_of(info)
-        st = RunnerStatus(
-            kind="Docker Engine", running=info.running, installed=True, container=info.name,
-            managed=info.labels.get(LABEL_MANAGED) == "true",
-            endpoint=self._url(port) if port else None,
-            endpoint_container=container_endpoint(info) + OPENAI_PATH,
-        )
-        st.base_url = st.endpoint + OPENAI_PATH if st.endpoint else None
-        if not info.running:
-            st.problem = f"the runner container is {info.state}"
-            st.fix = "llmctl up model-runner" + (f" --tcp {port}" if port else "")
-            return st
-        if not port:
-            st.running = False
-            st.problem = "the runner container publishes no port"
-            st.fix = "llmctl down model-runner && llmctl up model-runner --tcp 12434"
-            return st
-        if not self._local():
-            st.notes.append("the daemon is remote: its 127.0.0.1 is not this machine's")
-            return st
-        self._apply_probe(st, probe(self._url(port), timeout=timeout,
-                                    transport=self.transport))
-        if st.problem:
-            st.fix = f"See `docker logs {info.name}`."
-        return st
-
-    def _apply_probe(self, st: RunnerStatus, answer: RunnerProbe) -> None:
-        st.running = answer.running
-        if answer.backends:
-            st.backends = answer.backends
-        st.version = answer.version or st.version
-        st.models = None if answer.models is None else len(answer.models)
-        if answer.reason != "ok":
-            st.problem = answer.detail
-
-    def _status_desktop(self, timeout: float) -> RunnerStatus:
-        st = RunnerStatus(kind="Docker Desktop", running=False, installed=True,
-                          endpoint_container=DESKTOP_CONTAINER_URL + OPENAI_PATH)
-        version = parse_version(self.place.desktop_version)
-        if version is not None and version[:2] < DESKTOP_MIN:
-            st.installed = False
-            st.problem = (f"Docker Desktop {self.place.desktop_version} is too old for "
-                          "Model Runner (4.40 or later)")
-            st.fix = "Update Docker Desktop."
-            return st
-        try:
-            cli_status = self.cli.model_status(timeout=10)
-        except PluginMissing as exc:
-            st.installed = False
-            st.problem, st.fix = exc.message, exc.hint
-            return st
-        st.running = cli_status.running
-        st.backends = cli_status.backends
-        if cli_status.endpoint:
-            st.endpoint_container = cli_status.endpoint.rstrip("/").removesuffix("/v1") \
-                .removesuffix("/engines") + OPENAI_PATH
-        if not cli_status.running:
-            st.problem = "Model Runner is not running in Docker Desktop (disabled in settings?)"
-            st.fix = ("llmctl up model-runner --tcp 12434 (or Settings > AI > Enable Docker "
-                      "Model Runner)")
-            return st
-        host = _base_of(cli_status.endpoint_host) or self._url(DEFAULT_PORT)
-        answer = probe(host, timeout=timeout, transport=self.transport)
-        if answer.running:
-            st.endpoint, st.base_url = host, host + OPENAI_PATH
-            self._apply_probe(st, answer)
-            st.running = True
-        else:
-            st.problem = (f"host-side TCP is not enabled (nothing answers as a runner at "
-                          f"{host}: {answer.detail})")
-            st.fix = "llmctl up model-runner --tcp 12434"
-        return st
-
-
-def _base_of(endpoint: str | None) -> str | None:
-    """http://127.0.0.1:12434/engines/v1/ -> http://127.0.0.1:12434."""
-    if not endpoint:
-        return None
-    m = re.match(r"(https?://[^/]+)", endpoint)
-    return m.group(1) if m else None
