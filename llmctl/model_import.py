@@ -203,8 +203,9 @@ def import_gguf(
 ) -> ImportResult:
     """Import ``source`` into ``target`` (Ollama or Docker Model Runner); ``docker`` makes
     the docker CLI runner (pointed at the daemon llmctl resolved)."""
-    if stall_timeout <= 0:
-        raise UsageError(f"--stall-timeout {stall_timeout:g} must be more than 0 seconds")
+    from llmctl.inputs import check_seconds
+
+    check_seconds(stall_timeout, "--stall-timeout")
     model, name_from = choose_name(source, name, target.backend)
     if target.backend == MODEL_RUNNER:
         from llmctl.engine.docker_cli import DockerCli

@@ -317,8 +317,9 @@ def _docker(docker: DockerFactory | None) -> DockerCli:
 
 
 def _check_timeout(value: float | None, option: str = "--timeout") -> None:
-    if value is not None and value <= 0:
-        raise UsageError(f"{option} {value:g} must be more than 0 seconds")
+    from llmctl.inputs import check_seconds
+
+    check_seconds(value, option)
 
 
 def configured_targets(backends: list[str], warn: Callable[[str], None] | None = None
