@@ -418,9 +418,9 @@ def _holder(fd: int) -> tuple[int | None, str]:
     with contextlib.suppress(OSError):
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         words = [" ".join(a.decode("utf-8", "replace").split()) for a in args if a][:6]
-        # The program by its name (a long path cut first would hide it), then its arguments.
-        what = " (" + " ".join((os.path.basename(w) if i == 0 else w)[:40]
-                               for i, w in enumerate(words))[:100] + ")"
+        if words:  # the program's name, not a path cut short (a long venv path)
+            words[0] = os.path.basename(words[0])
+        what = " (" + " ".join(w[:40] for w in words)[:100] + ")"
     return pid, f"pid {pid}{what}"
 
 

@@ -57,6 +57,11 @@ def test_quickstart_installs_llmctl_with_its_profiles_into_a_fresh_venv(tmp_path
     profiles = {p["name"]: p for p in json.loads(listed.stdout)["result"]}
     assert set(profiles) == {"ollama", "vllm", "tgi", "llamacpp", "localai"}
     assert all("/site-packages/llmctl/_profiles/" in p["path"] for p in profiles.values())
+    # the JSON Schema ships beside them, where their `# yaml-language-server` line points
+    printed = subprocess.run([str(llmctl), "profiles", "schema"], capture_output=True,
+                             text=True, cwd=tmp_path)
+    shipped = Path(profiles["ollama"]["path"]).parent / "profile.schema.json"
+    assert printed.returncode == 0 and printed.stdout == shipped.read_text(encoding="utf-8")
     # the Quickstart's last step, planned (no engine needed, nothing started)
     plan = subprocess.run([str(llmctl), "--host", refused_daemon(), "up", "ollama",
                            "--dry-run", "--json"], capture_output=True, text=True, cwd=tmp_path)

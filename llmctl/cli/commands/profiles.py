@@ -1,4 +1,5 @@
-"""`llmctl profiles list|show|validate`: built-in and user profiles, and where each is from."""
+"""`llmctl profiles list|show|validate|schema`: built-in and user profiles, where each is from,
+and the JSON Schema editors check them with."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from pathlib import Path
 import typer
 
 from llmctl.cli.options import JSON_OPTION
-from llmctl.cli.output import emit_json, out, table
+from llmctl.cli.output import emit_json, out, table, write_document
 
-profiles_app = typer.Typer(help="List, show and validate profiles.", no_args_is_help=False,
-                           rich_markup_mode=None)
+profiles_app = typer.Typer(help="List, show and validate profiles; print their JSON Schema.",
+                           no_args_is_help=False, rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
@@ -88,3 +89,21 @@ def validate(
         raise ProfileError(problems)
     if json_out:
         emit_json("profiles validate", {"valid": checked})
+
+
+@profiles_app.command("schema")
+def schema(json_out: bool = JSON_OPTION) -> None:
+    """Print the JSON Schema of profile files, for editors.
+
+    Save it beside your profiles (`llmctl profiles schema > profile.schema.json`) and
+    start a profile with `# yaml-language-server: $schema=./profile.schema.json`.
+    """
+    import json
+
+    from llmctl.profile_schema import schema as profile_schema
+
+    doc = profile_schema()
+    if json_out:
+        emit_json("profiles schema", doc)
+        return
+    write_document(json.dumps(doc, indent=2) + "\n")
