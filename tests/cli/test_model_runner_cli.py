@@ -108,11 +108,8 @@ class FakeDocker:
 
 
 def _engine_with(monkeypatch: pytest.MonkeyPatch, engine: Any) -> None:
-    from llmctl.cli.commands import model_runner, status
-
-    monkeypatch.setattr(model_runner, "get_engine", lambda: engine)
-    monkeypatch.setattr(status, "get_engine", lambda: engine)
-    monkeypatch.setattr("llmctl.model_runner.host_os", lambda: "darwin")
+    monkeypatch.setattr("llmctl.cli.context.get_engine", lambda: engine)
+    monkeypatch.setattr("llmctl.targets.model_runner.place.host_os", lambda: "darwin")
 
 
 @pytest.fixture

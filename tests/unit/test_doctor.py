@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 
 from llmctl import doctor
-from llmctl.desktop import CliResult
 from llmctl.doctor import DoctorEnv, parse_ollama_host, run_checks
 from llmctl.engine.connect import DaemonTarget
+from llmctl.engine.docker_cli import CliResult
 from llmctl.engine.docker_engine import facts_from
 from llmctl.engine.model import ContainerInfo, PublishedPort
 from llmctl.errors import EngineUnavailable, UsageError

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from llmctl.backends.runner_status import RunnerHttpError, probe, verify
-from llmctl.desktop import (
+from llmctl.engine.connect import DaemonTarget
+from llmctl.engine.docker_cli import (
     CliCommandFailed,
     CliResult,
     DockerCli,
@@ -24,21 +25,24 @@ from llmctl.desktop import (
     parse_status_json,
     parse_version_text,
 )
-from llmctl.engine.connect import DaemonTarget
 from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
-from llmctl.errors import ConflictError, ExitCode, ServerError, UsageError
-from llmctl.model_runner import (
+from llmctl.errors import (
+    ConflictError,
+    DesktopTooOld,
+    ExitCode,
+    RunnerDisabled,
+    ServerError,
+    TcpNotEnabled,
+    UsageError,
+)
+from llmctl.targets.model_runner.container import (
     CONTAINER_NAME,
     IMAGE_ENV,
     VOLUME_NAME,
-    DesktopTooOld,
-    ModelRunner,
-    RunnerDisabled,
-    TcpNotEnabled,
-    check_desktop,
-    detect_place,
     plan_runner_container,
 )
+from llmctl.targets.model_runner.place import check_desktop, detect_place
+from llmctl.targets.model_runner.runner import ModelRunner
 from tests.support import need_docker_cli
 from tests.support import publish_port as free_port
 
