@@ -417,9 +417,10 @@ def _holder(fd: int) -> tuple[int | None, str]:
     what = ""
     with contextlib.suppress(OSError):
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        words = [" ".join(a.decode("utf-8", "replace").split())[:40] for a in args if a][:6]
-        what = " (" + " ".join(os.path.basename(w) if i == 0 else w
-                               for i, w in enumerate(words))[:100] + ")"
+        words = [" ".join(a.decode("utf-8", "replace").split()) for a in args if a][:6]
+        if words:  # the program's name, before a long path is cut short
+            words[0] = os.path.basename(words[0])
+        what = " (" + " ".join(w[:40] for w in words)[:100] + ")"
     return pid, f"pid {pid}{what}"
 
 
