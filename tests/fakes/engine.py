@@ -70,10 +70,11 @@ class FakeEngine:
     ) -> None:
         if facts is not None and recorded is not None:
             raise TypeError("give facts or recorded documents, not both")
-        docs = None
-        if facts is None:
-            docs = recorded_engine(recorded or "engine-linux") \
-                if not isinstance(recorded, Mapping) else dict(recorded)
+        docs: dict[str, Any] | None = None
+        if isinstance(recorded, Mapping):
+            docs = dict(recorded)
+        elif facts is None:
+            docs = recorded_engine(recorded or "engine-linux")
         self._facts = facts
         self._docs = docs
         self.target = target or (DaemonTarget(**docs["target"]) if docs else LOCAL)
