@@ -27,9 +27,7 @@ import pytest
 
 from llmctl import doctor
 from llmctl.doctor import DoctorEnv, parse_ollama_host, run_checks
-from llmctl.engine.model import DaemonTarget
 from llmctl.engine.docker_cli import CliResult
-from llmctl.engine.docker_engine import facts_from
 from llmctl.engine.model import ContainerInfo, PublishedPort
 from llmctl.errors import EngineUnavailable, UsageError
 from tests.fakes.engine import FakeEngine, recorded_engine

@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from llmctl.backends.runner_status import RunnerHttpError, probe, verify
-from llmctl.engine.model import DaemonTarget
 from llmctl.engine.docker_cli import (
     CliCommandFailed,
     CliResult,
@@ -25,7 +24,7 @@ from llmctl.engine.docker_cli import (
     parse_status_json,
     parse_version_text,
 )
-from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
+from llmctl.engine.model import ContainerInfo, DaemonTarget, EngineFacts, PublishedPort
 from llmctl.errors import (
     ConflictError,
     DesktopTooOld,
