@@ -153,3 +153,67 @@ class DigestMismatch(ServerError):
 
 class Interrupted(LlmctlError):
     exit_code = ExitCode.INTERRUPTED
+
+
+# --- Docker, the docker CLI and Docker Model Runner ---------------------------------------
+# Raised by llmctl.engine and llmctl.targets; named here so that every error class has one
+# home (the JSON envelope's "type" is the class name: the names are part of the output).
+
+
+class PortTakenOnStart(ConflictError):
+    """The daemon refused to publish the port (found out only at start)."""
+
+
+class PluginMissing(LlmctlError):
+    """A docker CLI plugin (`docker model`, `docker desktop`) is not installed."""
+
+    exit_code = ExitCode.FAILURE
+
+    def __init__(self, plugin: str, hint: str) -> None:
+        super().__init__(
+            f"the `docker {plugin}` command is not available (the docker CLI has no "
+            f"'{plugin}' plugin)",
+            hint,
+            details={"plugin": plugin},
+        )
+        self.plugin = plugin
+
+
+class DockerCliMissing(LlmctlError):
+    exit_code = ExitCode.ENGINE_UNAVAILABLE
+
+
+class CliCommandFailed(ServerError):
+    """A docker CLI command ran and exited non-zero (not a missing plugin)."""
+
+
+class RunnerHttpError(ServerError):
+    """The Model Runner's HTTP API did not answer as a Model Runner should.
+
+    ``details["reason"]``: refused | timeout | unavailable (503) | http-error |
+    not-runner (something else answers) | bad-models (the OpenAI list is malformed).
+    """
+
+    @property
+    def reason(self) -> str:
+        return str(self.details.get("reason", ""))
+
+
+class RunnerUnreachable(ServerError):
+    """Nothing answered at the Model Runner URL (refused, DNS, connect timeout)."""
+
+
+class DesktopTooOld(LlmctlError):
+    exit_code = ExitCode.FAILURE
+
+
+class RunnerDisabled(LlmctlError):
+    """Model Runner is switched off in Docker Desktop (or blocked by its settings)."""
+
+    exit_code = ExitCode.FAILURE
+
+
+class TcpNotEnabled(LlmctlError):
+    """The runner runs inside Desktop but nothing answers on the host port."""
+
+    exit_code = ExitCode.NOT_READY

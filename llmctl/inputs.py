@@ -1,4 +1,5 @@
-"""What `up` reads from the host before planning: model files and secrets.
+"""What commands read from the user and the host before they act: model files, secrets,
+host folders, and durations.
 
 Kept apart from the pure planner (llmctl.plan) because it touches the file system and the
 environment. Secrets come from the environment or files, never from argv; their values are
@@ -10,13 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmctl.errors import ConfigError, UsageError
 from llmctl.names import check_text
-from llmctl.plan import ModelFile
+from llmctl.plan import ModelFile, UpOptions, check_options
 from llmctl.profiles import VOLUME_RE, Profile
+
+if TYPE_CHECKING:
+    from llmctl.engine.model import DaemonTarget
 
 MAX_SECRET_BYTES = 4096
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
@@ -30,6 +35,16 @@ SYSTEM_FOLDERS = (
 )
 # Folders holding every user's home: like a home itself, never without --yes.
 HOMES_FOLDERS = ("/home", "/Users", "/root")
+
+
+def check_seconds(value: float | None, option: str = "--timeout", *,
+                  say_value: bool = True) -> None:
+    """A duration given by the user (``--timeout``, ``--stall-timeout``) must be more than 0
+    seconds (None: not given). The one place this is checked; ``say_value`` False keeps the
+    message of the commands that never named the value (`chat`, `probe`)."""
+    if value is not None and value <= 0:
+        shown = f"{option} {value:g}" if say_value else option
+        raise UsageError(f"{shown} must be more than 0 seconds")
 
 
 @dataclass
@@ -259,3 +274,52 @@ def resolve_secrets(
                     "as a command-line argument.",
                 )
     return out
+
+
+# --- `up`'s options, before the engine is contacted ------------------------------------
+def docker_sockets(target: DaemonTarget | None) -> tuple[str, ...]:
+    """The Docker sockets of this machine: the one in use, the default one and those that
+    exist at the usual places (Desktop, Colima, ...). Their folders are never mounted."""
+    from urllib.parse import urlsplit
+
+    from llmctl.engine.connect import DEFAULT_UNIX, existing_sockets
+
+    found = [urlsplit(DEFAULT_UNIX).path]
+    if target is not None and urlsplit(target.host).scheme == "unix":
+        found.append(urlsplit(target.host).path)
+    found += existing_sockets()
+    return tuple(dict.fromkeys(found))
+
+
+def prepare_options(
+    profile: Profile, opts: UpOptions, target: DaemonTarget | None = None
+) -> tuple[UpOptions, list[str]]:
+    """Check the options before the engine is contacted and resolve ``--volume`` (a named
+    volume, or an explicit host folder made absolute): the options to plan with, and
+    warnings worth showing."""
+    check_options(profile, opts)
+    if opts.volume is None:
+        return opts, []
+    if not profile.volumes:
+        raise UsageError(f"profile {profile.name!r} has no volume to replace with --volume")
+    choice = resolve_volume(opts.volume, confirmed=opts.confirm_host_folder,
+                            sockets=docker_sockets(target))
+    return replace(opts, volume=choice.value), list(choice.warnings)
+
+
+def host_inputs(
+    daemon: DaemonTarget | None, profile: Profile, opts: UpOptions
+) -> tuple[ModelFile | None, ResolvedSecrets]:
+    """Read what the options point at on this machine: the model file, the secrets. Checked
+    before anything starts (a missing file is a usage error, not a crash-looping server).
+    ``daemon``: the one that will run the container (None: unknown)."""
+    mounted = tuple(p for p in (opts.volume,) if p and p.startswith("/"))
+    if daemon is not None and not daemon.is_local and (opts.model_file or mounted):
+        raise UsageError(
+            "--model-file and --volume PATH need a Docker daemon on this machine "
+            f"(this one is at {daemon.host})",
+            "Copy the file to the daemon's host and run llmctl there, or use --model.",
+        )
+    model_file = resolve_model_file(opts.model_file) if opts.model_file else None
+    secrets = resolve_secrets(profile, token_file=opts.token_file, mounted=mounted)
+    return model_file, secrets

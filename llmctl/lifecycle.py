@@ -11,10 +11,11 @@ import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from llmctl.errors import ConflictError, Interrupted, LlmctlError, NotFoundError, UsageError
+from llmctl.inputs import host_inputs, prepare_options
 from llmctl.managed import ManagedServer, endpoint_host, list_servers, server_from
 from llmctl.plan import (
     LABEL_INSTANCE,
@@ -24,25 +25,20 @@ from llmctl.plan import (
     LABEL_SPEC_HASH,
     BindMount,
     ContainerSpec,
-    ModelFile,
     UpOptions,
     check_instance,
-    check_options,
     container_name,
     parse_secrets_label,
     plan_container,
     secrets_changed,
 )
-from llmctl.ports import next_free, port_free, process_holding
+from llmctl.ports import Heard, PortHolder, next_free, port_free, process_holding, who_holds
 from llmctl.profiles import Profile, Readiness
 from llmctl.progress import ProgressSink, null_sink
 from llmctl.readiness import WaitStatus, check_once, ended_error, wait_ready
 
 if TYPE_CHECKING:
-    from llmctl.engine.connect import DaemonTarget
-    from llmctl.engine.docker_engine import Engine
-    from llmctl.engine.model import ContainerInfo, PortHolder
-    from llmctl.inputs import ResolvedSecrets
+    from llmctl.engine.model import ContainerInfo, Engine
 
 Notify = Callable[[str], None]
 
@@ -76,6 +72,11 @@ class UpResult:
     # Host folders mounted into the container (--volume PATH read-write, --model-file
     # read-only): said in the output, so nothing reaches the host unnoticed.
     mounts: list[BindMount] = field(default_factory=list)
+
+    def endpoint_for_config(self) -> tuple[str, str | None, str] | None:
+        """What `up --write-endpoint` saves: this server, its model if it has one, and what
+        is done already (for the message when the endpoint cannot be written)."""
+        return self.endpoint, self.model or None, f"{self.instance} is up at {self.base_url}"
 
 
 @dataclass
@@ -129,59 +130,77 @@ def exposure_warning(bind: str, port: int, profile: Profile) -> str:
 
 
 def _holder(engine: Engine, port: int, bind: str) -> PortHolder:
-    from llmctl.engine.model import PortHolder
-
-    for info, pub in engine.published_ports():
-        if pub.host_port == port:
-            if info.labels.get(LABEL_MANAGED) == "true":
-                inst = info.labels.get(LABEL_INSTANCE, info.name)
-                return PortHolder("llmctl", f"llmctl's container {info.name} (instance {inst})",
-                                  info.name, profile=info.labels.get(LABEL_PROFILE),
-                                  instance=inst)
-            return PortHolder("container", f"container {info.name} ({info.image})", info.name)
-    proc = process_holding(port) if engine.target.is_local else None
-    what = _who_answers(bind, port)
-    if proc:
-        return PortHolder("process", f"host process {proc}{what}")
-    return PortHolder("unknown", f"another program on this host{what}")
+    return who_holds(
+        port, published=engine.published_ports(),
+        process=process_holding if engine.target.is_local else None,
+        identify=lambda p: _who_answers(bind, p),
+    )
 
 
-def _who_answers(bind: str, port: int) -> str:
+def _who_answers(bind: str, port: int) -> Heard | None:
+    """Ollama, or None: nothing more is told apart here."""
     host = "127.0.0.1" if bind in ("0.0.0.0", "127.0.0.1") else endpoint_host(bind, "127.0.0.1")
     check = check_once(f"http://{host}:{port}", Readiness("/", 200, None), timeout=1.0)
     if not check.ok:
-        return ""
+        return None
     ollama = check_once(f"http://{host}:{port}", Readiness("/", 200, "Ollama is running"), 1.0)
-    return ", an Ollama server (likely installed on the host)" if ollama.ok else ""
+    return Heard("ollama") if ollama.ok else None
+
+
+def _holder_kind(holder: PortHolder) -> str:
+    """llmctl | container | process | unknown (the ``holder_kind`` of a port conflict)."""
+    if holder.container is not None:
+        return "llmctl" if holder.kind == "llmctl" else "container"
+    return "process" if holder.process else "unknown"
+
+
+def _describe(holder: PortHolder) -> str:
+    c = holder.container
+    if c is not None:
+        if holder.kind == "llmctl":
+            return f"llmctl's container {c.name} (instance {holder.instance})"
+        return f"container {c.name} ({c.image})"
+    what = ", an Ollama server (likely installed on the host)" \
+        if holder.kind == "host-ollama" else ""
+    if holder.process:
+        return f"host process {holder.process}{what}"
+    return f"another program on this host{what}"
 
 
 def down_command(profile: str | None, instance: str | None) -> str:
-    """The command that removes one instance: `llmctl down PROFILE --name NAME`."""
-    if profile == "model-runner":
-        return "llmctl down model-runner"
+    """The command that removes one container instance: `llmctl down PROFILE --name NAME`
+    (:func:`llmctl.targets.down_command` words it for every target)."""
     return " ".join(p for p in ("llmctl down", profile,
                                 f"--name {instance}" if instance else None) if p)
 
 
-def port_conflict(engine: Engine, port: int, bind: str, *, explicit: bool) -> ConflictError:
+StopCommand = Callable[[str | None, str | None], str]
+
+
+def port_conflict(engine: Engine, port: int, bind: str, *, explicit: bool,
+                  stop_command: StopCommand = down_command) -> ConflictError:
+    """The port is taken: by what, the next free one, and how to free it (one of llmctl's
+    own is stopped with ``stop_command(profile, instance)``)."""
     holder = _holder(engine, port, bind)
+    kind, description = _holder_kind(holder), _describe(holder)
     taken = [p.host_port for _, p in engine.published_ports()]
     free = next_free(port + 1, bind, taken)
     hint = f"Use a free port, e.g. --port {free}." if free else "Free the port or pick another."
-    if holder.kind == "container":
-        hint += f" Or stop that container (`docker stop {holder.container}`)."
-    elif holder.kind == "llmctl":
-        hint += f" Or stop it with `{down_command(holder.profile, holder.instance)}`."
+    if kind == "container" and holder.container is not None:
+        hint += f" Or stop that container (`docker stop {holder.container.name}`)."
+    elif kind == "llmctl":
+        hint += f" Or stop it with `{stop_command(holder.profile, holder.instance)}`."
     return ConflictError(
-        f"port {port} on {bind} is taken by {holder.description}",
+        f"port {port} on {bind} is taken by {description}",
         hint,
-        details={"port": port, "holder": holder.description, "holder_kind": holder.kind,
+        details={"port": port, "holder": description, "holder_kind": kind,
                  "suggested_port": free, "explicit": explicit},
     )
 
 
 def _choose_port(
-    engine: Engine, profile: Profile, opts: UpOptions, existing: ContainerInfo | None
+    engine: Engine, profile: Profile, opts: UpOptions, existing: ContainerInfo | None,
+    stop_command: StopCommand,
 ) -> tuple[int, str | None]:
     if opts.port is not None:
         return opts.port, None
@@ -196,8 +215,9 @@ def _choose_port(
     taken = [p.host_port for _, p in engine.published_ports()]
     free = next_free(default + 1, opts.bind, taken)
     if free is None:
-        raise port_conflict(engine, default, opts.bind, explicit=False)
-    return free, f"port {default} is taken by {holder.description}; using {free}"
+        raise port_conflict(engine, default, opts.bind, explicit=False,
+                            stop_command=stop_command)
+    return free, f"port {default} is taken by {_describe(holder)}; using {free}"
 
 
 def _changes(existing: ContainerInfo, spec: ContainerSpec) -> str:
@@ -232,45 +252,15 @@ def _adopt_twin(engine: Engine, spec: ContainerSpec, *, after_409: bool = False)
     return True
 
 
-def docker_sockets(target: DaemonTarget | None) -> tuple[str, ...]:
-    """The Docker sockets of this machine: the one in use, the default one and those that
-    exist at the usual places (Desktop, Colima, ...). Their folders are never mounted."""
-    from urllib.parse import urlsplit
-
-    from llmctl.engine.connect import DEFAULT_UNIX, existing_sockets
-
-    found = [urlsplit(DEFAULT_UNIX).path]
-    if target is not None and urlsplit(target.host).scheme == "unix":
-        found.append(urlsplit(target.host).path)
-    found += existing_sockets()
-    return tuple(dict.fromkeys(found))
-
-
-def prepare_options(
-    profile: Profile, opts: UpOptions, target: DaemonTarget | None = None
-) -> tuple[UpOptions, list[str]]:
-    """Check the options before the engine is contacted and resolve ``--volume`` (a named
-    volume, or an explicit host folder made absolute): the options to plan with, and
-    warnings worth showing."""
-    from llmctl.inputs import resolve_volume
-
-    check_options(profile, opts)
-    if opts.volume is None:
-        return opts, []
-    if not profile.volumes:
-        raise UsageError(f"profile {profile.name!r} has no volume to replace with --volume")
-    choice = resolve_volume(opts.volume, confirmed=opts.confirm_host_folder,
-                            sockets=docker_sockets(target))
-    return replace(opts, volume=choice.value), list(choice.warnings)
-
-
 def plan_up(
-    engine: Engine | None, profile: Profile, opts: UpOptions, *, dry_run: bool = False
+    engine: Engine | None, profile: Profile, opts: UpOptions, *, dry_run: bool = False,
+    stop_command: StopCommand = down_command,
 ) -> UpPlan:
     """The spec `up` would apply, with the existing container and a note on the port.
     Reads the engine, never changes it. For a dry run an engine without the GPU the
     profile needs is a warning, not an error: the plan may be for another machine."""
-    opts, warnings = prepare_options(profile, opts, engine.target if engine else None)
+    daemon = engine.target if engine else None
+    opts, warnings = prepare_options(profile, opts, daemon)
     instance = check_instance(opts, profile)
     existing = engine.get(container_name(instance)) if engine else None
     gpu: bool | None
@@ -278,9 +268,9 @@ def plan_up(
         port, note = opts.port or profile.host_port, None
         gpu = None  # unknown: plan as if a GPU profile will get its GPU
     else:
-        port, note = _choose_port(engine, profile, opts, existing)
+        port, note = _choose_port(engine, profile, opts, existing, stop_command)
         gpu = engine.facts().gpu_runtime
-    model_file, secrets = host_inputs(engine, profile, opts)
+    model_file, secrets = host_inputs(daemon, profile, opts)
     # The salt of the running container's secrets label: fingerprints then compare.
     old = parse_secrets_label(existing.labels.get(LABEL_SECRETS)) if existing else None
 
@@ -298,25 +288,6 @@ def plan_up(
                         f"{exc.hint}")
         spec = plan(None)
     return UpPlan(spec, existing, note, warnings)
-
-
-def host_inputs(
-    engine: Engine | None, profile: Profile, opts: UpOptions
-) -> tuple[ModelFile | None, ResolvedSecrets]:
-    """Read what the options point at on this machine: the model file, the secrets. Checked
-    before anything starts (a missing file is a usage error, not a crash-looping server)."""
-    from llmctl.inputs import resolve_model_file, resolve_secrets
-
-    mounted = tuple(p for p in (opts.volume,) if p and p.startswith("/"))
-    if engine is not None and not engine.target.is_local and (opts.model_file or mounted):
-        raise UsageError(
-            "--model-file and --volume PATH need a Docker daemon on this machine "
-            f"(this one is at {engine.target.host})",
-            "Copy the file to the daemon's host and run llmctl there, or use --model.",
-        )
-    model_file = resolve_model_file(opts.model_file) if opts.model_file else None
-    secrets = resolve_secrets(profile, token_file=opts.token_file, mounted=mounted)
-    return model_file, secrets
 
 
 def _decide(existing: ContainerInfo | None, spec: ContainerSpec, recreate: bool) -> tuple[
@@ -371,11 +342,12 @@ def secrets_note(existing: ContainerInfo | None, spec: ContainerSpec) -> str | N
 
 
 def dry_run(
-    engine: Engine | None, profile: Profile, opts: UpOptions, *, recreate: bool = False
+    engine: Engine | None, profile: Profile, opts: UpOptions, *, recreate: bool = False,
+    stop_command: StopCommand = down_command,
 ) -> DryRunResult:
     """`up --dry-run`: plan, then say what would be pulled, created or removed, reading
     the engine only (no pull, no registry, no container, volume or network made)."""
-    planned = plan_up(engine, profile, opts, dry_run=True)
+    planned = plan_up(engine, profile, opts, dry_run=True, stop_command=stop_command)
     spec = planned.spec
     result = DryRunResult(spec=spec, port_note=planned.port_note,
                           engine_checked=engine is not None, container="unknown",
@@ -417,8 +389,9 @@ def up(
     on_wait: Callable[[float, str], None] | None = None,
     on_status: Callable[[WaitStatus], None] | None = None,
     on_warning: Notify | None = None,
+    stop_command: StopCommand = down_command,
 ) -> UpResult:
-    planned = plan_up(engine, profile, opts)
+    planned = plan_up(engine, profile, opts, stop_command=stop_command)
     spec, existing, port_note = planned.spec, planned.existing, planned.port_note
     for warning in planned.warnings:
         (on_warning or notify)(warning)
@@ -443,7 +416,7 @@ def up(
             # Another `up` of the same instance may have won the race since we looked.
             if not _adopt_twin(engine, spec):
                 raise port_conflict(engine, spec.host_port, spec.bind,
-                                    explicit=opts.port is not None)
+                                    explicit=opts.port is not None, stop_command=stop_command)
             action = "reused"
         else:
             if not engine.image_present(spec.image):
@@ -464,7 +437,8 @@ def up(
                 elif exc.details.get("port"):
                     if not _adopt_twin(engine, spec):
                         raise port_conflict(engine, spec.host_port, spec.bind,
-                                            explicit=opts.port is not None) from exc
+                                            explicit=opts.port is not None,
+                                            stop_command=stop_command) from exc
                     action = "reused"
                 else:
                     raise
@@ -582,8 +556,10 @@ def down(
     return result
 
 
-def status(engine: Engine, *, health_timeout: float = 1.5) -> list[StatusEntry]:
-    servers = list_servers(engine)
+def status(engine: Engine, *, health_timeout: float = 1.5,
+           labels: dict[str, str] | None = None) -> list[StatusEntry]:
+    """Every managed container (with ``labels``: those carrying them) and its health."""
+    servers = list_servers(engine, **(labels or {}))
 
     def health(server: ManagedServer) -> StatusEntry:
         if server.state != "running":

@@ -15,7 +15,7 @@ from llmctl.plan import (
 )
 
 if TYPE_CHECKING:
-    from llmctl.engine.docker_engine import Engine
+    from llmctl.engine.model import Engine
 
 UNSPECIFIED = ("0.0.0.0", "::", "")
 

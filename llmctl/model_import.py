@@ -43,7 +43,7 @@ from llmctl.names import MODEL_RUNNER, OLLAMA, parse_model_runner_ref, parse_oll
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
 
 if TYPE_CHECKING:
-    from llmctl.desktop import DockerCli
+    from llmctl.engine.docker_cli import DockerCli
 
 EMIT_INTERVAL = 0.1
 PACKAGE_MIN_TIMEOUT = 600.0
@@ -203,11 +203,12 @@ def import_gguf(
 ) -> ImportResult:
     """Import ``source`` into ``target`` (Ollama or Docker Model Runner); ``docker`` makes
     the docker CLI runner (pointed at the daemon llmctl resolved)."""
-    if stall_timeout <= 0:
-        raise UsageError(f"--stall-timeout {stall_timeout:g} must be more than 0 seconds")
+    from llmctl.inputs import check_seconds
+
+    check_seconds(stall_timeout, "--stall-timeout")
     model, name_from = choose_name(source, name, target.backend)
     if target.backend == MODEL_RUNNER:
-        from llmctl.desktop import DockerCli
+        from llmctl.engine.docker_cli import DockerCli
 
         cli = docker() if docker is not None else DockerCli()
         return _into_model_runner(source, target, model, name_from, progress, warn, clock, cli)
@@ -350,7 +351,7 @@ def package_command(source: GgufSource, model: str) -> str:
 def _into_model_runner(source: GgufSource, target: Target, model: str, name_from: str,
                        progress: ProgressSink, warn: Warn | None,
                        clock: Callable[[], float], cli: DockerCli) -> ImportResult:
-    from llmctl.desktop import NO_AUTO_INSTALL, DockerCliMissing, PluginMissing
+    from llmctl.engine.docker_cli import NO_AUTO_INSTALL, DockerCliMissing, PluginMissing
 
     start = clock()
     env = dict(NO_AUTO_INSTALL)
@@ -427,7 +428,7 @@ def _check_plugin(cli: Any, result: Any) -> None:
     """Raise PluginMissing when `docker model` is not there. Without the plugin, the docker
     CLI first rejects `--gguf` as its own unknown flag (exit 125): confirm with a flagless
     `docker model version`, as ``DockerCli`` does for its own calls."""
-    from llmctl.desktop import PluginMissing, install_hint, is_plugin_missing
+    from llmctl.engine.docker_cli import PluginMissing, install_hint, is_plugin_missing
 
     if is_plugin_missing(result, "model"):
         raise PluginMissing("model", install_hint("model", desktop=False))

@@ -19,7 +19,7 @@ Endpoint resolution (first match wins)
     Model Runner: a Model Runner container llmctl manages > ``MODEL_RUNNER_HOST`` >
     ``http://127.0.0.1:12434``; when that default does not answer, the ``docker model`` CLI
     plugin is used instead (Docker Desktop without TCP), through the one docker runner
-    (:class:`llmctl.desktop.DockerCli`) pointed at the daemon llmctl uses.
+    (:class:`llmctl.engine.docker_cli.DockerCli`) pointed at the daemon llmctl uses.
 
 Over 600 lines on purpose: pull, list and rm share the endpoint resolution and the client
 and ``docker model`` helpers above them, and several sources answer each verb. When one verb
@@ -42,8 +42,8 @@ from llmctl.progress import ProgressSink, null_sink
 if TYPE_CHECKING:
     from llmctl.backends.http import Cutter
     from llmctl.backends.ollama_models import PullOutcome
-    from llmctl.desktop import DockerCli
-    from llmctl.engine.docker_engine import Engine
+    from llmctl.engine.docker_cli import DockerCli
+    from llmctl.engine.model import Engine
     from llmctl.managed import ManagedServer
 
 OLLAMA_DEFAULT_URL = urls.OLLAMA_URL
@@ -315,14 +315,15 @@ def _client(url: str, read_timeout: float, token: str | None = None,
 def _docker(docker: DockerFactory | None) -> DockerCli:
     if docker is not None:
         return docker()
-    from llmctl.desktop import DockerCli
+    from llmctl.engine.docker_cli import DockerCli
 
     return DockerCli()
 
 
 def _check_timeout(value: float | None, option: str = "--timeout") -> None:
-    if value is not None and value <= 0:
-        raise UsageError(f"{option} {value:g} must be more than 0 seconds")
+    from llmctl.inputs import check_seconds
+
+    check_seconds(value, option)
 
 
 def configured_targets(backends: list[str], warn: Callable[[str], None] | None = None

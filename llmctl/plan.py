@@ -36,6 +36,9 @@ LABEL_PORT = f"{LABEL_PREFIX}.container-port"
 # Salted, stretched fingerprints of the secrets the container was given (never the values,
 # never a plain hash): lets a later `up` tell that a token changed. See secrets_label().
 LABEL_SECRETS = f"{LABEL_PREFIX}.secrets"
+# Docker's label on a Model Runner container (set by `docker model install-runner`, and by
+# llmctl on the runner it starts): value "controller".
+RUNNER_ROLE_LABEL = "com.docker.model-runner.role"
 
 LOOPBACK_BINDS = ("127.0.0.1", "::1")
 REDACTED = "***"
@@ -398,15 +401,15 @@ def plan_container(
     secrets: dict[str, str] | None = None,
     secret_salt: str | None = None,
 ) -> ContainerSpec:
-    """The container llmctl will run for ``profile``. ``host_port`` is already chosen
-    (an explicit --port, the profile default, or the next free port). ``model_file`` and
+    """The container llmctl will run for ``profile``. ``host_port`` is already chosen and
+    valid (an explicit --port checked by :func:`check_options`, the profile default checked
+    when it was loaded, or the next free port). ``model_file`` and
     ``secrets`` were resolved on the host by the caller (llmctl.inputs). ``secret_salt``:
     the salt of the existing container's secrets label, so fingerprints compare (a new one
     is drawn when None). ``--env`` items that are, or look like, secrets join ``secrets``:
     given to the container, never printed, labelled or hashed."""
     instance = check_instance(opts, profile)
     bind = validate_bind(opts.bind)
-    validate_port(host_port)
     image = opts.image or profile.image
     problem = validate_image(image)
     if problem:

@@ -1,11 +1,24 @@
-"""Host ports: is one free, who holds it, and which free one to suggest instead."""
+"""Host ports: is one free, who holds it, and which free one to suggest instead.
+
+:func:`who_holds` is the one answer to "who holds this port": a container (from the
+engine's published ports), one of llmctl's, a Docker Model Runner, a host Ollama, another
+process, or nobody. It gathers the facts only; each caller words them for its own message
+(``up``'s port conflict, the Model Runner's, doctor's port table).
+"""
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from llmctl.plan import LABEL_INSTANCE, LABEL_MANAGED, LABEL_PROFILE, RUNNER_ROLE_LABEL
+
+if TYPE_CHECKING:
+    from llmctl.engine.model import ContainerInfo, PublishedPort
 
 
 def port_free(port: int, bind: str = "127.0.0.1") -> bool:
@@ -68,3 +81,86 @@ def process_holding(port: int) -> str | None:
                     exe = "?"
                 return f"pid {pid} ({exe})"
     return "a process of another user"
+
+
+class Answer(Protocol):
+    """What answers HTTP on a port (doctor's ``Answer`` is one)."""
+
+    @property
+    def kind(self) -> str:
+        """ollama | model-runner | http | silent (listens, no HTTP) | none (nothing listens)"""
+        ...
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A plain :class:`Answer`, for callers that have no richer one."""
+
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PortHolder:
+    """Who holds a port, as found by :func:`who_holds`."""
+
+    port: int
+    # free | llmctl | model-runner | container | host-ollama | process | unknown
+    kind: str
+    container: ContainerInfo | None = None  # the container publishing it
+    process: str | None = None  # "pid 123 (cmd)", when asked and found
+    answer: Answer | None = None  # what answered HTTP there, when asked
+
+    @property
+    def profile(self) -> str | None:
+        """For one of llmctl's containers: its profile (what `llmctl down` needs)."""
+        return self.container.labels.get(LABEL_PROFILE) if self.container else None
+
+    @property
+    def instance(self) -> str | None:
+        if self.container is None:
+            return None
+        return self.container.labels.get(LABEL_INSTANCE, self.container.name)
+
+
+def who_holds(
+    port: int,
+    *,
+    published: Iterable[tuple[ContainerInfo, PublishedPort]] = (),
+    process: Callable[[int], str | None] | None = None,
+    identify: Callable[[int], Answer | None] | None = None,
+    identify_containers: bool = False,
+) -> PortHolder:
+    """Who holds ``port``, from what the caller can know:
+
+    - ``published``: the engine's published ports (pass none when the engine's ports are
+      not this machine's, e.g. a remote daemon asked about a local port);
+    - ``process``: finds the process listening on a port (:func:`process_holding`), or
+      None where that cannot be known (another host, another OS);
+    - ``identify``: asks what answers HTTP on a port (None: not asked). For a container it
+      is asked only with ``identify_containers``, to tell a Model Runner without a label.
+
+    A container wins; then an HTTP answer naming Ollama or Model Runner; then a process.
+    """
+    container = next((info for info, pub in published if pub.host_port == port), None)
+    answer = identify(port) if identify is not None and (
+        container is None or identify_containers) else None
+    said = answer.kind if answer is not None else None
+    if container is not None:
+        if container.labels.get(LABEL_MANAGED) == "true":
+            kind = "llmctl"
+        elif container.labels.get(RUNNER_ROLE_LABEL) or said == "model-runner":
+            kind = "model-runner"
+        else:
+            kind = "container"
+        return PortHolder(port, kind, container=container, answer=answer)
+    if said == "none":
+        return PortHolder(port, "free", answer=answer)
+    proc = process(port) if process is not None else None
+    if said == "ollama":
+        kind = "host-ollama"
+    elif said == "model-runner":
+        kind = "model-runner"
+    else:
+        kind = "process" if proc else "unknown"
+    return PortHolder(port, kind, process=proc, answer=answer)

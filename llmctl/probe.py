@@ -519,9 +519,9 @@ async def aprobe(
     import httpx  # imported before the clocks start
 
     from llmctl.backends.http import make_async_client
+    from llmctl.inputs import check_seconds
 
-    if timeout <= 0:
-        raise UsageError("--timeout must be more than 0 seconds")
+    check_seconds(timeout, say_value=False)
     if urls:
         targets = [(u, api_key) for u in urls]
         managed_lookup = None  # the URLs given are the whole job

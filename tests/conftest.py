@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from llmctl.cli import output, state
+from llmctl.cli import context, output
 from tests.integration import infra
 from tests.support import REQUIRED, need
 
@@ -32,7 +32,7 @@ def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     output.reset_consoles()
-    state.options.__init__()  # type: ignore[misc]
+    context.options.__init__()  # type: ignore[misc]
     yield cfg
     output.reset_consoles()
 

@@ -6,7 +6,7 @@ HTTP: ``GET /models`` (a bare JSON array), ``POST /models/create`` ``{"from": re
 HTML-escapes each line, which is tolerated too), ``DELETE /models/{name}``. Errors are plain
 text (``Model not found``) and are turned into one clear line.
 
-CLI: ``docker model pull|ls --json|rm`` through :class:`llmctl.desktop.DockerCli`, the one
+CLI: ``docker model pull|ls --json|rm`` through :class:`llmctl.engine.docker_cli.DockerCli`, the one
 docker runner: argument lists (never a shell), the daemon llmctl resolved, and
 ``MODEL_RUNNER_NO_AUTO_INSTALL=1`` so that a pull never silently installs a runner container.
 """
@@ -36,24 +36,20 @@ from llmctl.backends.ollama_models import (
     Watchdog,
     watched_chunks,
 )
-from llmctl.errors import LlmctlError, NotFoundError, ServerError
+from llmctl.errors import LlmctlError, NotFoundError, RunnerUnreachable, ServerError
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
 from llmctl.urls import MODEL_RUNNER_PORT
 
 if TYPE_CHECKING:
     import httpx
 
-    from llmctl.desktop import CliResult, DockerCli
+    from llmctl.engine.docker_cli import CliResult, DockerCli
 
 RETRY_HINT = "Run the same `llmctl pull {model}` again."
 NOT_RUNNING_HINT = ("Start it: Docker Desktop `docker desktop enable model-runner --tcp "
                     f"{MODEL_RUNNER_PORT}`; Docker Engine `docker model install-runner`; or set "
                     "MODEL_RUNNER_HOST.")
 CLI_TIMEOUT = 30.0
-
-
-class RunnerUnreachable(ServerError):
-    """Nothing answered at the Model Runner URL (refused, DNS, connect timeout)."""
 
 
 @dataclass(frozen=True)
@@ -323,7 +319,7 @@ def delete(client: httpx.Client, model: str, *, force: bool = False) -> list[dic
 
 
 def _cli(cli: DockerCli | None) -> DockerCli:
-    from llmctl.desktop import DockerCli
+    from llmctl.engine.docker_cli import DockerCli
 
     return cli if cli is not None else DockerCli()
 
@@ -355,7 +351,7 @@ def _no_plugin() -> ServerError:
 
 def _model(cli: DockerCli, *args: str, timeout: float) -> CliResult:
     """`docker model ARGS` through the one docker runner (daemon and no-auto-install set)."""
-    from llmctl.desktop import DockerCliMissing, PluginMissing
+    from llmctl.engine.docker_cli import DockerCliMissing, PluginMissing
 
     try:
         return cli.model(*args, timeout=timeout)
@@ -378,7 +374,7 @@ def cli_pull(
 ) -> PullOutcome:
     """``docker model pull MODEL``: stream its output lines as progress events, with the same
     stall watchdog (no new output line for ``stall_timeout`` s) and ``wall_timeout`` (s)."""
-    from llmctl.desktop import NO_AUTO_INSTALL, DockerCliMissing
+    from llmctl.engine.docker_cli import NO_AUTO_INSTALL, DockerCliMissing
 
     runner = _cli(cli)
     outcome = PullOutcome()
@@ -430,7 +426,7 @@ def cli_pull(
         proc.stdout.close()
     text = "\n".join(tail)
     if code != 0:
-        from llmctl.desktop import CliResult, is_plugin_missing
+        from llmctl.engine.docker_cli import CliResult, is_plugin_missing
 
         if is_plugin_missing(CliResult((), code, text, ""), "model"):
             raise _no_plugin()

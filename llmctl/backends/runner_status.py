@@ -17,25 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from llmctl.backends.fingerprint import Answers, ServerKind, Sign, Tell, openai_list
 from llmctl.backends.http import describe_transport_error, make_client, snippet
-from llmctl.errors import ServerError
+from llmctl.errors import RunnerHttpError
 
 if TYPE_CHECKING:
     import httpx
 
 RUNNING_TEXT = "Docker Model Runner is running"
 OPENAI_PATH = "/engines/v1"
-
-
-class RunnerHttpError(ServerError):
-    """The runner's HTTP API did not answer as a Model Runner should.
-
-    ``details["reason"]``: refused | timeout | unavailable (503) | http-error |
-    not-runner (something else answers) | bad-models (the OpenAI list is malformed).
-    """
-
-    @property
-    def reason(self) -> str:
-        return str(self.details.get("reason", ""))
 
 
 @dataclass

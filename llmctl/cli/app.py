@@ -19,7 +19,7 @@ from typing import Any
 import typer
 
 from llmctl import __version__
-from llmctl.cli import state
+from llmctl.cli.context import options
 from llmctl.cli.output import envelope, err
 from llmctl.errors import ExitCode, LlmctlError
 
@@ -71,10 +71,10 @@ def _root(
         None, "--host", "-H", help="Docker daemon address (overrides DOCKER_HOST)."
     ),
 ) -> None:
-    state.options.debug = debug or state.options.debug
-    state.options.verbose = verbose
-    state.options.context = context
-    state.options.host = host
+    options.debug = debug or options.debug
+    options.verbose = verbose
+    options.context = context
+    options.host = host
 
 
 for _name in COMMAND_MODULES:
@@ -103,6 +103,31 @@ def _command_name(argv: list[str]) -> str:
     return " ".join(names) or "llmctl"
 
 
+def _json_given(argv: list[str]) -> bool:
+    """For a command line that could not be parsed (so the --json option never reached the
+    context): parse it again leniently, as shell completion does (unknown options skipped,
+    bad values ignored), and read the command's --json. A ``--json`` that is another
+    option's value, or comes after ``--``, is not the option."""
+    from typer._click.exceptions import ClickException
+    from typer.core import TyperGroup
+
+    try:
+        ctx = typer.main.get_command(app).make_context(
+            "llmctl", list(argv), resilient_parsing=True, ignore_unknown_options=True)
+        args = ctx._protected_args + ctx.args
+        while args and isinstance(ctx.command, TyperGroup):
+            name, cmd, args = ctx.command.resolve_command(ctx, args)
+            if cmd is None:
+                break
+            ctx = cmd.make_context(name, args, parent=ctx, resilient_parsing=True,
+                                   ignore_unknown_options=True)
+            args = ctx._protected_args + ctx.args
+    except ClickException:  # not even that: an option's value is missing
+        return "--json" in (argv[:argv.index("--")] if "--" in argv else argv)
+    return any("--json" in p.opts and bool(ctx.params.get(p.name or ""))
+               for p in ctx.command.params)
+
+
 def _fail(argv: list[str], exc: LlmctlError, json_mode: bool) -> int:
     if json_mode:
         print(envelope(_command_name(argv), error=exc.to_dict()), flush=True)
@@ -120,8 +145,8 @@ def run(argv: list[str] | None = None) -> int:
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    json_mode = "--json" in argv
-    state.options.debug = "--debug" in argv or bool(os.environ.get("LLMCTL_DEBUG"))
+    options.json = False  # set by the command's --json option as it is parsed
+    options.debug = "--debug" in argv or bool(os.environ.get("LLMCTL_DEBUG"))
     command = typer.main.get_command(app)
     # Not possible outside the main thread (tests calling run() from a worker).
     with contextlib.suppress(ValueError):
@@ -133,9 +158,9 @@ def run(argv: list[str] | None = None) -> int:
             raise KeyboardInterrupt
         return int(result or 0) if isinstance(result, int) else 0
     except LlmctlError as exc:
-        if state.options.debug:
+        if options.debug:
             traceback.print_exc()
-        return _fail(argv, exc, json_mode)
+        return _fail(argv, exc, options.json)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
@@ -147,29 +172,32 @@ def run(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         usage = LlmctlError(exc.format_message(), "See the command's --help.",
                             exit_code=ExitCode.USAGE)
+        json_mode = options.json or _json_given(argv)
         if not json_mode:
             ctx = getattr(exc, "ctx", None)
             if ctx is not None:
                 err(ctx.get_usage())
         return _fail(argv, usage, json_mode)
     except KeyboardInterrupt:
-        if state.options.debug:
+        if options.debug:
             traceback.print_exc()
-        return _fail(argv, LlmctlError("interrupted", exit_code=ExitCode.INTERRUPTED), json_mode)
+        return _fail(argv, LlmctlError("interrupted", exit_code=ExitCode.INTERRUPTED),
+                     options.json)
     except _Terminated:
-        return _fail(argv, LlmctlError("terminated", exit_code=ExitCode.TERMINATED), json_mode)
+        return _fail(argv, LlmctlError("terminated", exit_code=ExitCode.TERMINATED),
+                     options.json)
     except BrokenPipeError:
         # stdout closed early (e.g. piped into `head`): not an error worth a traceback.
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 0
     except Exception as exc:  # a bug: still one line (and a way to see more), never a dump
-        if state.options.debug:
+        if options.debug:
             traceback.print_exc()
         return _fail(argv, LlmctlError(
             f"unexpected {type(exc).__name__}: {exc}",
             "This is a bug in llmctl: run again with --debug and report the traceback.",
-        ), json_mode)
+        ), options.json)
 
 
 def main() -> None:

@@ -24,13 +24,13 @@ def pull_file(
 ) -> None:
     """Check the file, pick the server (as `pull` does for Ollama / Model Runner), import."""
     from llmctl import model_import, models
-    from llmctl.cli.common import docker_cli
+    from llmctl.cli.context import docker_cli
     from llmctl.cli.progress import progress_sink, resolve_mode
+    from llmctl.inputs import check_seconds
     from llmctl.names import MODEL_RUNNER, OLLAMA
 
     mode = resolve_mode(progress)
-    if stall_timeout <= 0:
-        raise UsageError(f"--stall-timeout {stall_timeout:g} must be more than 0 seconds")
+    check_seconds(stall_timeout, "--stall-timeout")
     if insecure:
         raise UsageError("--insecure is for pulls from a registry, not for a local file",
                          "Drop --insecure.")

@@ -32,7 +32,7 @@ def to_target(server: ManagedServer) -> ManagedTarget:
 def managed_targets() -> list[ManagedTarget]:
     """The running llmctl-managed servers that publish a port (raises LlmctlError when the
     engine cannot be reached)."""
-    from llmctl.cli.common import get_engine
+    from llmctl.cli.context import get_engine
     from llmctl.managed import list_servers
 
     servers = list_servers(get_engine())

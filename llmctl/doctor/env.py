@@ -25,7 +25,7 @@ from llmctl.errors import LlmctlError
 
 if TYPE_CHECKING:
     from llmctl.engine.connect import DaemonTarget
-    from llmctl.engine.docker_engine import Engine
+    from llmctl.engine.docker_engine import DockerEngine as Engine
     from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
     from llmctl.managed import ManagedServer
 
@@ -225,7 +225,7 @@ class DoctorEnv:
 
     # --- host ---------------------------------------------------------------------------------
     def run_cli(self, argv: Sequence[str], timeout: float | None = None) -> Any:
-        from llmctl.desktop import run_process
+        from llmctl.engine.docker_cli import run_process
 
         runner = self.cli_runner or run_process
         return runner(list(argv), {}, timeout or self.cli_timeout)

@@ -12,15 +12,15 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from llmctl.engine.model import DaemonTarget
 from llmctl.errors import ConfigError, EngineUnavailable
 
 if TYPE_CHECKING:
-    from llmctl.engine.docker_engine import Engine
+    from llmctl.engine.docker_engine import DockerEngine
 
 DEFAULT_UNIX = "unix:///var/run/docker.sock"
 DEFAULT_NPIPE = "npipe:////./pipe/docker_engine"
@@ -38,30 +38,6 @@ CANDIDATE_SOCKETS = [
     "$XDG_RUNTIME_DIR/docker.sock",
     "$XDG_RUNTIME_DIR/podman/podman.sock",
 ]
-
-
-@dataclass(frozen=True)
-class DaemonTarget:
-    host: str  # unix:///..., tcp://h:p, ssh://u@h, npipe://...
-    context: str  # context name, or "(DOCKER_HOST)" / "(--host)"
-    source: str  # where the choice came from
-    tls_dir: str | None = None
-    tls_verify: bool = True
-
-    @property
-    def is_local(self) -> bool:
-        scheme = urlsplit(self.host).scheme
-        if scheme in ("unix", "npipe", "http+unix"):
-            return True
-        host = urlsplit(self.host).hostname or ""
-        return host in ("localhost", "127.0.0.1", "::1")
-
-    @property
-    def address_host(self) -> str:
-        """The host name that published ports are reached on from this machine."""
-        if self.is_local:
-            return "127.0.0.1"
-        return urlsplit(self.host).hostname or "127.0.0.1"
 
 
 def docker_config_dir() -> Path:
@@ -208,13 +184,13 @@ def _tls_config(target: DaemonTarget) -> object | None:
 def connect(
     context: str | None = None, host: str | None = None, *,
     timeout: float = FIRST_CONTACT_TIMEOUT,
-) -> Engine:
+) -> DockerEngine:
     """Resolve, connect and say hello to the daemon; raise EngineUnavailable with a fix."""
     target = resolve_target(context, host)
     import docker
     import requests
 
-    from llmctl.engine.docker_engine import Engine
+    from llmctl.engine.docker_engine import DockerEngine
 
     try:
         client = docker.DockerClient(
@@ -226,4 +202,4 @@ def connect(
         )
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise _classify(target, exc, timeout) from exc
-    return Engine(client, target)
+    return DockerEngine(client, target)

@@ -14,13 +14,13 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from llmctl.engine.connect import DaemonTarget
-from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
+from llmctl.engine.model import ContainerInfo, DaemonTarget, EngineFacts, PublishedPort
 from llmctl.errors import (
     ConflictError,
     EngineUnavailable,
     LlmctlError,
     NotFoundError,
+    PortTakenOnStart,
     ServerError,
 )
 from llmctl.plan import LABEL_MANAGED, ContainerSpec
@@ -37,10 +37,6 @@ PORT_TAKEN_RE = re.compile(
 )
 GPU_REFUSED_RE = re.compile(r"could not select device driver|nvidia-container-cli|no devices",
                             re.IGNORECASE)
-
-
-class PortTakenOnStart(ConflictError):
-    """The daemon refused to publish the port (found out only at start)."""
 
 
 @contextlib.contextmanager
@@ -98,8 +94,9 @@ def _container_info(c: Any) -> ContainerInfo:
     )
 
 
-class Engine:
-    """A connected daemon. Every method may raise EngineUnavailable."""
+class DockerEngine:
+    """A connected daemon through the Docker SDK: implements
+    :class:`llmctl.engine.model.Engine`. Every method may raise EngineUnavailable."""
 
     def __init__(self, client: docker.DockerClient, target: DaemonTarget) -> None:
         self.client = client

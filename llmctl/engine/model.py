@@ -1,8 +1,45 @@
-"""Plain data the engine layer hands back (no docker objects leak out)."""
+"""What the engine layer hands out: plain data (no docker objects leak out) and the
+:class:`Engine` interface the core is written against.
+
+:class:`llmctl.engine.docker_engine.DockerEngine` implements ``Engine`` on a real daemon;
+tests implement it once in memory (tests/fakes). Nothing here imports ``docker``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from llmctl.plan import ContainerSpec
+    from llmctl.progress import ProgressSink
+
+
+@dataclass(frozen=True)
+class DaemonTarget:
+    """Which Docker daemon llmctl talks to, and why (see llmctl.engine.connect)."""
+
+    host: str  # unix:///..., tcp://h:p, ssh://u@h, npipe://...
+    context: str  # context name, or "(DOCKER_HOST)" / "(--host)"
+    source: str  # where the choice came from
+    tls_dir: str | None = None
+    tls_verify: bool = True
+
+    @property
+    def is_local(self) -> bool:
+        scheme = urlsplit(self.host).scheme
+        if scheme in ("unix", "npipe", "http+unix"):
+            return True
+        host = urlsplit(self.host).hostname or ""
+        return host in ("localhost", "127.0.0.1", "::1")
+
+    @property
+    def address_host(self) -> str:
+        """The host name that published ports are reached on from this machine."""
+        if self.is_local:
+            return "127.0.0.1"
+        return urlsplit(self.host).hostname or "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -43,12 +80,59 @@ class EngineFacts:
     desktop_version: str | None = None
 
 
-@dataclass(frozen=True)
-class PortHolder:
-    """Who holds a host port: one of ours, another container, or a host process."""
+class Engine(Protocol):
+    """A connected daemon, as the core uses it. Every method may raise EngineUnavailable;
+    the errors each one raises are those of :class:`~llmctl.engine.docker_engine.DockerEngine`.
+    """
 
-    kind: str  # "llmctl" | "container" | "process" | "unknown"
-    description: str
-    container: str | None = None
-    profile: str | None = None  # for one of llmctl's: what `llmctl down` needs
-    instance: str | None = None
+    target: DaemonTarget
+
+    @property
+    def address_host(self) -> str:
+        """The host name published ports are reached on from this machine."""
+        ...
+
+    def facts(self) -> EngineFacts: ...
+
+    # containers
+    def get(self, name: str) -> ContainerInfo | None: ...
+
+    def list_managed(self, **labels: str) -> list[ContainerInfo]:
+        """Containers labelled ``io.llmctl.managed=true`` (and ``labels``), stopped ones too."""
+        ...
+
+    def list_all(self) -> list[ContainerInfo]: ...
+
+    def run(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create and start ``spec``; ConflictError(details={"reason": "name"}) when the
+        name exists, PortTakenOnStart when the port is taken."""
+        ...
+
+    def start(self, name: str) -> ContainerInfo: ...
+
+    def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
+        """Stop and remove; False when it was already gone."""
+        ...
+
+    def logs_tail(self, name: str, lines: int = 20) -> list[str]: ...
+
+    def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
+        """Every port published by a running container (ours or not)."""
+        ...
+
+    # volumes, networks, images
+    def has_network(self, name: str = ...) -> bool: ...
+
+    def bridge_gateway(self) -> str | None: ...
+
+    def volume_labels(self, name: str) -> dict[str, str] | None:
+        """A volume's labels; None when there is no such volume."""
+        ...
+
+    def remove_volume(self, name: str) -> bool: ...
+
+    def image_present(self, image: str) -> bool: ...
+
+    def pull_image(self, image: str, on_event: ProgressSink = ..., *,
+                   stall_timeout: float = ..., alternative: str | None = None) -> None: ...
+

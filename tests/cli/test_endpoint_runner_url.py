@@ -10,7 +10,7 @@ import json
 import pytest
 
 from llmctl.cli.app import run
-from llmctl.model_runner import RunnerStatus
+from llmctl.targets.model_runner.results import RunnerStatus
 from tests.fakes.llmfake import start_fake
 
 
@@ -21,9 +21,10 @@ def desktop_runner(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-
             kind="Docker Desktop", running=True, installed=True, endpoint=h.url,
             base_url=f"{h.url}/engines/v1",
             endpoint_container="http://model-runner.docker.internal/engines/v1")
-        monkeypatch.setattr("llmctl.cli.commands.model_runner.runner_status",
-                            lambda engine: status)
-        monkeypatch.setattr("llmctl.cli.common.get_engine", lambda: object())
+        monkeypatch.setattr(
+            "llmctl.targets.model_runner.target.ModelRunnerTarget.status",
+            lambda self, engine: status)
+        monkeypatch.setattr("llmctl.cli.context.get_engine", lambda: object())
         monkeypatch.setattr("llmctl.cli.managed_targets.managed_targets_or_note",
                             lambda: ([], None))
         yield h

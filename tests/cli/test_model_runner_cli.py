@@ -1,8 +1,9 @@
 """`llmctl up|down|status` for Docker Model Runner on Docker Desktop, as a user sees them.
 
 Docker Desktop cannot run here, so three fakes stand in for it:
-- the engine's facts (a fake engine object reporting `Docker Desktop 4.x`, as
-  `info()`/`version()` of a real Desktop do) and the host OS (macOS);
+- the engine's facts (the fake engine of tests/fakes/engine.py reporting `Docker Desktop
+  4.x`, as `info()`/`version()` of a real Desktop do, with no containers) and the host OS
+  (macOS);
 - the `docker desktop` and `docker model` CLI plugins (tests/fakes/plugins), dispatched to by
   the REAL docker CLI from a test-only $DOCKER_CONFIG/cli-plugins;
 - Desktop's runner process: `docker desktop enable model-runner --tcp PORT` starts the fake
@@ -22,7 +23,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ import pytest
 
 from llmctl.cli.app import run
 from llmctl.engine.connect import DaemonTarget
-from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
+from llmctl.engine.model import EngineFacts
 from llmctl.ports import next_free
+from tests.fakes.engine import FakeEngine
 from tests.support import need_docker_cli
 
 PLUGINS = Path(__file__).resolve().parents[1] / "fakes" / "plugins"
@@ -45,31 +47,6 @@ DESKTOP_TARGET = DaemonTarget("unix:///Users/me/.docker/run/docker.sock", "deskt
 @pytest.fixture(autouse=True)
 def _docker_cli() -> None:
     need_docker_cli()  # the real CLI dispatches to the fake plugins (no daemon needed)
-
-
-@dataclass
-class FakeDesktopEngine:
-    """Stands for a connected Docker Desktop engine: only its facts and (no) containers."""
-
-    fact: EngineFacts = DESKTOP
-    containers: list[ContainerInfo] = field(default_factory=list)
-    target: DaemonTarget = DESKTOP_TARGET
-
-    def facts(self) -> EngineFacts:
-        return self.fact
-
-    @property
-    def address_host(self) -> str:
-        return "127.0.0.1"
-
-    def list_all(self) -> list[ContainerInfo]:
-        return []
-
-    def list_managed(self, **labels: str) -> list[ContainerInfo]:
-        return []
-
-    def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
-        return []
 
 
 class FakeDocker:
@@ -108,11 +85,8 @@ class FakeDocker:
 
 
 def _engine_with(monkeypatch: pytest.MonkeyPatch, engine: Any) -> None:
-    from llmctl.cli.commands import model_runner, status
-
-    monkeypatch.setattr(model_runner, "get_engine", lambda: engine)
-    monkeypatch.setattr(status, "get_engine", lambda: engine)
-    monkeypatch.setattr("llmctl.model_runner.host_os", lambda: "darwin")
+    monkeypatch.setattr("llmctl.cli.context.get_engine", lambda: engine)
+    monkeypatch.setattr("llmctl.targets.model_runner.place.host_os", lambda: "darwin")
 
 
 @pytest.fixture
@@ -121,7 +95,7 @@ def desktop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDoc
     fake.set(mode="desktop", desktop_version="4.49.0")
     monkeypatch.setenv("DOCKER_CONFIG", str(fake.root))
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no TTY: confirmations need --yes
-    _engine_with(monkeypatch, FakeDesktopEngine())
+    _engine_with(monkeypatch, FakeEngine(DESKTOP, target=DESKTOP_TARGET))
     yield fake
     fake.stop_runner()
 
@@ -196,7 +170,8 @@ def test_second_up_reuses_desktops_runner(desktop: FakeDocker, port: int,
 
 def test_desktop_too_old(desktop: FakeDocker, port: int, monkeypatch: pytest.MonkeyPatch,
                          capsys: pytest.CaptureFixture[str]) -> None:
-    _engine_with(monkeypatch, FakeDesktopEngine(replace(DESKTOP, desktop_version="4.38.0")))
+    _engine_with(monkeypatch, FakeEngine(replace(DESKTOP, desktop_version="4.38.0"),
+                                            target=DESKTOP_TARGET))
     assert run(["up", "model-runner", "--tcp", str(port)]) == 1
     cap = capsys.readouterr()
     assert cap.out == ""
@@ -213,7 +188,7 @@ def test_plugins_missing(tmp_path: Path, port: int, monkeypatch: pytest.MonkeyPa
     """The real docker CLI without the plugins answers 'unknown command' / 'unknown flag'."""
     bare = FakeDocker(tmp_path / "bare", plugins=False)
     monkeypatch.setenv("DOCKER_CONFIG", str(bare.root))
-    _engine_with(monkeypatch, FakeDesktopEngine())
+    _engine_with(monkeypatch, FakeEngine(DESKTOP, target=DESKTOP_TARGET))
     assert run(["up", "model-runner", "--tcp", str(port)]) == 1
     err = capsys.readouterr().err
     assert "error: the `docker desktop` command is not available" in err

@@ -217,12 +217,33 @@ def ensure_base_image(client) -> str:  # type: ignore[no-untyped-def]
     return _make_image(client, BASE_IMAGE, "base-image", make)
 
 
-def fake_image_tag() -> str:
+def fake_image_files(root: Path = FAKES) -> list[Path]:
+    """What the fake image is made of: its Dockerfile and .dockerignore, and every file its
+    COPY lines name (folders walked, compiled Python left out as .dockerignore does)."""
+    files = {root / "Dockerfile", root / ".dockerignore"}
+    for line in (root / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "COPY":
+            continue
+        for src in (w for w in words[1:-1] if not w.startswith("--")):
+            path = root / src
+            if not path.exists():
+                raise InfraError(f"the fake image's Dockerfile copies {src}: not in {root}")
+            if path.is_dir():
+                files.update(p for p in path.rglob("*") if p.is_file()
+                             and "__pycache__" not in p.parts and p.suffix != ".pyc")
+            else:
+                files.add(path)
+    return sorted(files)
+
+
+def fake_image_tag(root: Path = FAKES) -> str:
+    """The tag follows the content: it changes whenever a file copied into the image does."""
     h = hashlib.sha256()
-    for path in sorted(FAKES.glob("*")):
-        if path.is_file() and path.suffix in (".py", "") and path.name != "__init__.py":
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
+    for path in fake_image_files(root):
+        data = path.read_bytes()
+        h.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+        h.update(data)
     return f"{FAKE_REPO}:{h.hexdigest()[:12]}"
 
 

@@ -1,9 +1,9 @@
 """`llmctl doctor` checks, scenario by scenario, with an in-memory engine.
 
-``MemoryEngine`` stands in for a connected Docker daemon (llmctl.engine.docker_engine.Engine):
-``client.info()``/``client.version()`` return recorded documents from
-tests/fixtures/engines/*.json, and containers, volumes and images are plain data. The docker
-CLI is a function standing in for the real binary (``docker --version`` and
+``FakeEngine`` (tests/fakes/engine.py) stands in for a connected Docker daemon
+(llmctl.engine.docker_engine.Engine): ``client.info()``/``client.version()`` return recorded
+documents from tests/fixtures/engines/*.json, and containers, volumes and images are plain
+data. The docker CLI is a function standing in for the real binary (``docker --version`` and
 ``docker model status --json`` with their documented outputs and exit codes). HTTP servers are
 the fakes of tests/fakes/llmfake.py on loopback ports, or a tiny server for /api/ps. Well-known
 ports (11434, 11435, 12434) are replaced by free ports so the machine's own servers never
@@ -26,58 +26,13 @@ from typing import Any
 import pytest
 
 from llmctl import doctor
-from llmctl.desktop import CliResult
 from llmctl.doctor import DoctorEnv, parse_ollama_host, run_checks
-from llmctl.engine.connect import DaemonTarget
-from llmctl.engine.docker_engine import facts_from
+from llmctl.engine.docker_cli import CliResult
 from llmctl.engine.model import ContainerInfo, PublishedPort
 from llmctl.errors import EngineUnavailable, UsageError
+from tests.fakes.engine import FakeEngine, recorded_engine
 from tests.fakes.llmfake import FakeHandle, start_fake
 from tests.support import closed_port as free_port
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engines"
-
-
-def load_fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-class MemoryEngine:
-    """Stands in for a connected daemon: recorded info/version, containers as data."""
-
-    def __init__(self, fixture: dict[str, Any], containers: list[ContainerInfo] | None = None,
-                 volumes: set[str] | None = None, images: set[str] | None = None) -> None:
-        self.fixture = fixture
-        self.client = SimpleNamespace(info=lambda: fixture["info"],
-                                      version=lambda: fixture["version"])
-        self.target = DaemonTarget(**fixture["target"])
-        self.address_host = self.target.address_host
-        self.containers = containers or []
-        self.volumes = volumes if volumes is not None else {
-            v for c in self.containers for v in c.volumes}
-        self.images = images if images is not None else {c.image for c in self.containers}
-
-    def facts(self) -> Any:
-        return facts_from(self.fixture["info"], self.fixture["version"])
-
-    def get(self, name: str) -> ContainerInfo | None:
-        return next((c for c in self.containers if c.name == name), None)
-
-    def list_managed(self, **labels: str) -> list[ContainerInfo]:
-        want = {"io.llmctl.managed": "true", **labels}
-        return [c for c in self.containers if all(c.labels.get(k) == v for k, v in want.items())]
-
-    def list_all(self) -> list[ContainerInfo]:
-        return list(self.containers)
-
-    def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
-        return [(c, p) for c in self.containers if c.running for p in c.ports]
-
-    def image_present(self, image: str) -> bool:
-        return image in self.images
-
-    def volume_labels(self, name: str) -> dict[str, str] | None:
-        return {"io.llmctl.managed": "true"} if name in self.volumes else None
 
 
 def managed(name: str, port: int, *, state: str = "running", host_ip: str = "127.0.0.1",
@@ -129,13 +84,13 @@ def ports() -> SimpleNamespace:
 
 def make_env(fixture: str, ports: SimpleNamespace, *, containers: list[ContainerInfo] | None = None,
              environ: dict[str, str] | None = None, cli: Any = None, docker_on_path: bool = True,
-             nvidia: bool = False, free_gb: float = 80.0, engine: MemoryEngine | None = None,
+             nvidia: bool = False, free_gb: float = 80.0, engine: FakeEngine | None = None,
              connect_error: Exception | None = None, holder: str | None = None,
              which_ollama: bool = False, **engine_kw: Any) -> DoctorEnv:
-    fx = load_fixture(fixture)
-    engine = engine or MemoryEngine(fx, containers, **engine_kw)
+    fx = recorded_engine(fixture)
+    engine = engine or FakeEngine(recorded=fx, containers=containers or (), **engine_kw)
 
-    def connect(context: str | None, host: str | None, *, timeout: float) -> MemoryEngine:
+    def connect(context: str | None, host: str | None, *, timeout: float) -> FakeEngine:
         if connect_error is not None:
             raise connect_error
         return engine
@@ -298,11 +253,11 @@ def test_engine_runner_container_stopped(ports: SimpleNamespace) -> None:
 def test_desktop_for_linux_runs_the_runner_as_a_container(ports: SimpleNamespace) -> None:
     """Docker Desktop 4.49 on a Linux host: the `docker model` CLI treats it as an engine, so
     the fix is a runner container, never `docker desktop enable`."""
-    fx = load_fixture("desktop-mac-4.49")
+    fx = recorded_engine("desktop-mac-4.49")
     fx["host"] = {"os": "linux", "arch": "x86_64"}
     fx["target"] = {"host": "unix:///home/dev/.docker/desktop/docker.sock",
                     "context": "desktop-linux", "source": "currentContext in config.json"}
-    env = make_env("desktop-mac-4.49", ports, engine=MemoryEngine(fx))
+    env = make_env("desktop-mac-4.49", ports, engine=FakeEngine(recorded=fx))
     env.host_os, env.host_arch = "linux", "x86_64"
     r = results(env, "engine", "model-runner")
     assert r["engine"].detail.startswith("Docker Desktop for Linux 4.49.0 (Model Runner treats "
@@ -439,10 +394,10 @@ def test_colima(ports: SimpleNamespace) -> None:
 
 def test_remote_daemon_disk_and_ports(ports: SimpleNamespace) -> None:
     """A remote GPU host through an ssh context: its ports and disk are not on this machine."""
-    fx = load_fixture("engine-linux-nvidia")
+    fx = recorded_engine("engine-linux-nvidia")
     fx["target"] = {"host": "ssh://ops@gpu-box", "context": "gpu-box",
                     "source": "currentContext in config.json"}
-    env = make_env("engine-linux-nvidia", ports, engine=MemoryEngine(fx))
+    env = make_env("engine-linux-nvidia", ports, engine=FakeEngine(recorded=fx))
     r = results(env, "engine", "disk", "ports")
     assert r["engine"].status == "ok" and "remote: published ports are on gpu-box" in \
         r["engine"].detail
@@ -555,7 +510,7 @@ def test_container_removed_while_listing_is_retried(ports: SimpleNamespace,
     (404). Another process removing its container must not make doctor fail."""
     import docker
 
-    engine = MemoryEngine(load_fixture("engine-linux"), [managed("o1", fake_ollama.port)])
+    engine = FakeEngine(containers=[managed("o1", fake_ollama.port)])
     real = engine.list_managed
     raised: list[int] = []
 

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes import llmfake
 from tests.fakes.llmfake import FakeHandle, start_fake
+from tests.fakes.servers.gguf import gguf_info
+from tests.fakes.servers.ollama_import import human_number
 from tests.ggufgen import gguf_bytes, package_tar, parameters, write_gguf
 
 
@@ -26,7 +27,7 @@ def runner() -> Iterator[FakeHandle]:
 def test_gguf_reader_reads_metadata_and_counts_parameters(tmp_path: Path) -> None:
     f = write_gguf(tmp_path / "m.gguf", arch="qwen2", file_type=15, context_length=32768,
                    tensors=((10, 20, 3), (7,)))
-    info = llmfake.gguf_info(str(f))
+    info = gguf_info(str(f))
     assert info["version"] == 3 and info["tensors"] == 2
     assert info["parameters"] == parameters(((10, 20, 3), (7,))) == 607
     meta = info["metadata"]
@@ -34,16 +35,16 @@ def test_gguf_reader_reads_metadata_and_counts_parameters(tmp_path: Path) -> Non
     assert meta["qwen2.context_length"] == 32768 and meta["tokenizer.ggml.tokens#len"] == 3
     (tmp_path / "x.bin").write_bytes(b"PK\x03\x04" + b"\0" * 40)
     with pytest.raises(ValueError, match="invalid file magic"):
-        llmfake.gguf_info(str(tmp_path / "x.bin"))
+        gguf_info(str(tmp_path / "x.bin"))
     (tmp_path / "cut.gguf").write_bytes(gguf_bytes()[:60])
     with pytest.raises(ValueError, match="unexpected end of GGUF file"):
-        llmfake.gguf_info(str(tmp_path / "cut.gguf"))
+        gguf_info(str(tmp_path / "cut.gguf"))
 
 
 @pytest.mark.parametrize(("n", "text"), [(134_515_008, "134.52M"), (3_212_749_888, "3.2B"),
                                          (7_000_000_000, "7B"), (2080, "2.08K"), (12, "12")])
 def test_human_number_like_ollama(n: int, text: str) -> None:
-    assert llmfake.human_number(n) == text
+    assert human_number(n) == text
 
 
 def models(h: FakeHandle) -> list[dict[str, Any]]:

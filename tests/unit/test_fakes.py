@@ -17,6 +17,8 @@ import pytest
 
 from tests.fakes import llmfake
 from tests.fakes.llmfake import start_fake
+from tests.fakes.servers.model_runner_registry import dmr_normalize
+from tests.fakes.servers.ollama_registry import parse_ollama_name
 
 CHAT = {"model": "", "messages": [{"role": "user", "content": "Say hi"}]}
 TOOLS = [
@@ -459,12 +461,57 @@ def test_script_mode_exit_after_and_real_args(tmp_path: Path) -> None:
 
 
 def test_name_normalisation() -> None:
-    n = llmfake.parse_ollama_name("myhost:5000/ns/model:v1")
+    n = parse_ollama_name("myhost:5000/ns/model:v1")
     assert n is not None and n.shortest == "myhost:5000/ns/model:v1"
-    assert llmfake.parse_ollama_name("llama3.2").shortest == "llama3.2:latest"
+    assert parse_ollama_name("llama3.2").shortest == "llama3.2:latest"
     for bad in ("n/m:", "mm:", "a.b/c", "a/b/c/d"):
-        assert llmfake.parse_ollama_name(bad) is None, bad
-    assert llmfake.dmr_normalize(" SmolLM2 ") == "ai/smollm2:latest"
-    assert llmfake.dmr_normalize("ai/qwen3:0.6B-F16") == "ai/qwen3:0.6B-F16"  # tag keeps case
-    assert llmfake.dmr_normalize("docker.io/ai/gemma3") == "ai/gemma3:latest"
-    assert llmfake.dmr_normalize("hf.co/bartowski/X-GGUF").startswith("huggingface.co/")
+        assert parse_ollama_name(bad) is None, bad
+    assert dmr_normalize(" SmolLM2 ") == "ai/smollm2:latest"
+    assert dmr_normalize("ai/qwen3:0.6B-F16") == "ai/qwen3:0.6B-F16"  # tag keeps case
+    assert dmr_normalize("docker.io/ai/gemma3") == "ai/gemma3:latest"
+    assert dmr_normalize("hf.co/bartowski/X-GGUF").startswith("huggingface.co/")
+
+
+# --- the image ---------------------------------------------------------------------------
+
+
+def test_the_image_tag_follows_every_file_the_image_copies(tmp_path: Path) -> None:
+    """A cached fake image is reused by its tag: any change to what it copies moves the tag;
+    what it does not copy (the plugins, compiled Python, this package's __init__) does not.
+    tests/integration/test_fake_image.py checks the image holds exactly these files."""
+    import shutil
+
+    from tests.integration import infra
+
+    root = tmp_path / "fakes"
+    shutil.copytree(infra.FAKES, root, ignore=shutil.ignore_patterns("__pycache__"))
+    tag = infra.fake_image_tag(root)
+    assert tag == infra.fake_image_tag()
+    files = infra.fake_image_files(root)
+    assert {root / "llmfake.py", root / "servers" / "ollama.py"} <= set(files)
+    for f in files:
+        before = f.read_bytes()
+        f.write_bytes(before + b"\n")
+        assert infra.fake_image_tag(root) != tag, f
+        f.write_bytes(before)
+    assert infra.fake_image_tag(root) == tag
+    (root / "plugins" / "docker-model").write_text("changed")
+    (root / "__init__.py").write_text("changed")
+    (root / "servers" / "__pycache__").mkdir()
+    (root / "servers" / "__pycache__" / "base.cpython-311.pyc").write_bytes(b"\0")
+    assert infra.fake_image_tag(root) == tag
+    (root / "servers" / "newkind.py").write_text("")  # a new module is copied, so hashed
+    assert infra.fake_image_tag(root) != tag
+
+
+def test_each_kind_has_its_module_saying_what_it_stands_in_for() -> None:
+    import sys
+
+    from tests.fakes.servers import APPS, KINDS
+
+    assert KINDS == ("ollama", "model-runner", "vllm", "llamacpp", "tgi", "localai", "openai")
+    modules = {sys.modules[app.__module__] for app in APPS.values()}
+    assert len(modules) == len(KINDS)  # one module per kind
+    for kind, app in APPS.items():
+        assert app.kind == kind and app.default_port and app.default_version
+        assert "stands in for" in (sys.modules[app.__module__].__doc__ or ""), kind

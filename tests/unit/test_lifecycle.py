@@ -1,5 +1,6 @@
-"""`up`/`down` decisions with an in-memory engine (stands in for the Docker daemon's
-container API: get/run/start/remove/list by label, and the 409 a lost create race gets)."""
+"""`up`/`down` decisions with the in-memory engine of tests/fakes/engine.py (it stands in for
+the Docker daemon's container API: get/run/start/remove/list by label, and the 409 a lost
+create race gets)."""
 
 from __future__ import annotations
 
@@ -9,85 +10,12 @@ from dataclasses import replace
 import pytest
 
 from llmctl import lifecycle
-from llmctl.engine.connect import DaemonTarget
-from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
+from llmctl.engine.model import ContainerInfo
 from llmctl.errors import ConflictError, NotFoundError, UsageError
 from llmctl.plan import LABEL_INSTANCE, UpOptions
 from llmctl.profiles import load_profile
+from tests.fakes.engine import FakeEngine
 from tests.fakes.llmfake import start_fake
-
-
-class MemoryEngine:
-    """Containers as data; ``race`` makes the next create lose to a twin created first."""
-
-    def __init__(self) -> None:
-        self.containers: dict[str, ContainerInfo] = {}
-        self.volumes: dict[str, dict[str, str]] = {}
-        self.target = DaemonTarget("unix:///var/run/docker.sock", "default", "default")
-        self.address_host = "127.0.0.1"
-        self.race = False
-        self.created: list[str] = []
-        self.removed: list[str] = []
-        self.pulled: list[str] = []
-
-    def facts(self) -> EngineFacts:
-        return EngineFacts("Docker Engine", "20.10.24", "1.41", "linux", "x86_64", "Debian")
-
-    def get(self, name: str) -> ContainerInfo | None:
-        return self.containers.get(name)
-
-    def list_managed(self, **labels: str) -> list[ContainerInfo]:
-        return [c for c in self.containers.values()
-                if all(c.labels.get(k) == v for k, v in labels.items())]
-
-    def published_ports(self):  # type: ignore[no-untyped-def]
-        return [(c, p) for c in self.containers.values() if c.running for p in c.ports]
-
-    def image_present(self, image: str) -> bool:
-        return image in self.pulled
-
-    def pull_image(self, image: str, on_event=None, **_kw) -> None:  # type: ignore[no-untyped-def]
-        self.pulled.append(image)
-
-    def has_network(self, name: str = "llmctl") -> bool:
-        return bool(self.created)
-
-    def _info(self, spec, state: str) -> ContainerInfo:  # type: ignore[no-untyped-def]
-        return ContainerInfo(
-            id=spec.name, name=spec.name, state=state, image=spec.image,
-            labels=dict(spec.labels), volumes=tuple(v.name for v in spec.volumes),
-            ports=tuple(PublishedPort(p.host_ip, p.host_port, p.container_port)
-                        for p in spec.ports))
-
-    def run(self, spec):  # type: ignore[no-untyped-def]
-        if self.race:
-            self.race = False
-            self.containers[spec.name] = self._info(spec, "running")
-            raise ConflictError("exists", details={"reason": "name"})
-        if spec.name in self.containers:
-            raise ConflictError("exists", details={"reason": "name"})
-        self.containers[spec.name] = self._info(spec, "running")
-        self.created.append(spec.name)
-        for v in spec.volumes:
-            self.volumes.setdefault(v.name, {"io.llmctl.managed": "true"})
-        return self.containers[spec.name]
-
-    def start(self, name: str) -> ContainerInfo:
-        self.containers[name] = replace(self.containers[name], state="running")
-        return self.containers[name]
-
-    def remove(self, name: str, stop_timeout: int = 10) -> bool:
-        self.removed.append(name)
-        return self.containers.pop(name, None) is not None
-
-    def logs_tail(self, name: str, lines: int = 20) -> list[str]:
-        return ["line one", "fatal: boom"]
-
-    def volume_labels(self, name: str) -> dict[str, str] | None:
-        return self.volumes.get(name)
-
-    def remove_volume(self, name: str) -> bool:
-        return self.volumes.pop(name, None) is not None
 
 
 @pytest.fixture
@@ -113,7 +41,7 @@ def up(engine, profile, **kw):  # type: ignore[no-untyped-def]
 
 
 def test_up_creates_pulls_and_waits(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     res = up(eng, ollama, port=fake_ollama.port)
     assert res.action == "created" and res.ready is True
     assert eng.pulled == [ollama.image]
@@ -122,7 +50,7 @@ def test_up_creates_pulls_and_waits(ollama, fake_ollama) -> None:  # type: ignor
 
 
 def test_second_up_reuses_and_stopped_one_is_started(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     up(eng, ollama, port=fake_ollama.port)
     assert up(eng, ollama, port=fake_ollama.port).action == "reused"
     eng.containers["llmctl-ollama"] = replace(eng.containers["llmctl-ollama"], state="exited")
@@ -131,7 +59,7 @@ def test_second_up_reuses_and_stopped_one_is_started(ollama, fake_ollama) -> Non
 
 
 def test_losing_a_create_race_reuses_the_winner(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     eng.race = True
     res = up(eng, ollama, port=fake_ollama.port)
     assert res.action == "reused" and res.ready is True
@@ -139,7 +67,7 @@ def test_losing_a_create_race_reuses_the_winner(ollama, fake_ollama) -> None:  #
 
 
 def test_changed_spec_needs_recreate(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     up(eng, ollama, port=fake_ollama.port)
     with pytest.raises(ConflictError, match="different spec"):
         up(eng, ollama, port=fake_ollama.port, image="ollama/ollama:0.17.2")
@@ -149,14 +77,14 @@ def test_changed_spec_needs_recreate(ollama, fake_ollama) -> None:  # type: igno
 
 
 def test_foreign_container_with_our_name_is_not_adopted(ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     eng.containers["llmctl-ollama"] = ContainerInfo("x", "llmctl-ollama", "running", "other:1")
     with pytest.raises(ConflictError, match="not made by llmctl"):
         up(eng, ollama, port=1)
 
 
 def test_explicit_port_taken_is_a_conflict_never_moved(ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen(1)
@@ -169,7 +97,7 @@ def test_explicit_port_taken_is_a_conflict_never_moved(ollama) -> None:  # type:
 
 
 def test_not_ready_removes_what_this_run_created(ollama, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine(logs={"llmctl-ollama": ["line one", "fatal: boom"]})
     h = start_fake("ollama", port=0, html=True)  # answers, but is not Ollama
     monkeypatch.setattr(lifecycle, "port_free", lambda port, bind="": True)
     try:
@@ -185,7 +113,7 @@ def test_not_ready_removes_what_this_run_created(ollama, monkeypatch) -> None:  
 
 
 def test_down_keeps_volumes_unless_asked_and_never_foreign_ones(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     up(eng, ollama, port=fake_ollama.port)
     res = lifecycle.down(eng, "ollama")
     assert res.removed == ["llmctl-ollama"] and res.volumes_kept == ["ollama-data"]
@@ -196,7 +124,7 @@ def test_down_keeps_volumes_unless_asked_and_never_foreign_ones(ollama, fake_oll
 
 
 def test_down_picks_instances(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     with pytest.raises(NotFoundError):
         lifecycle.down(eng, "ollama")
     lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port, name="a"), wait=False)
@@ -208,7 +136,7 @@ def test_down_picks_instances(ollama, fake_ollama) -> None:  # type: ignore[no-u
 
 
 def test_down_without_a_target_never_guesses(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port), wait=False)
     with pytest.raises(UsageError) as err:
         lifecycle.down(eng)
@@ -219,7 +147,7 @@ def test_down_without_a_target_never_guesses(ollama, fake_ollama) -> None:  # ty
 def test_second_ctrl_c_during_cleanup_reports_the_leftover(ollama, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from llmctl.errors import ExitCode, Interrupted
 
-    eng = MemoryEngine()
+    eng = FakeEngine()
     monkeypatch.setattr(lifecycle, "port_free", lambda port, bind="": True)
 
     def first_ctrl_c(*a, **k):  # type: ignore[no-untyped-def]
@@ -241,10 +169,9 @@ def test_status_does_not_call_a_remote_loopback_server_down(ollama, fake_ollama)
     # A remote daemon (ssh://gpu-box): its 127.0.0.1 is not ours, so no verdict from here.
     from llmctl.engine.connect import DaemonTarget
 
-    eng = MemoryEngine()
+    eng = FakeEngine()
     lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port), wait=False)
-    eng.target = DaemonTarget("ssh://me@gpu-box", "gpu", "--context")
-    eng.address_host = "gpu-box"
+    eng.target = DaemonTarget("ssh://me@gpu-box", "gpu", "--context")  # reached on gpu-box
     (entry,) = lifecycle.status(eng)
     assert entry.server.endpoint == f"http://gpu-box:{fake_ollama.port}"
     assert entry.health == "unknown" and "ssh -L" in entry.detail
@@ -259,7 +186,7 @@ TOKEN_B = "tok-B-9876543210"
 def test_changed_secret_is_named_and_recreate_applies_it(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
     import hashlib
 
-    eng = MemoryEngine()
+    eng = FakeEngine()
     up(eng, ollama, port=fake_ollama.port, env={"MY_TOKEN": TOKEN_A})
     label = eng.containers["llmctl-ollama"].labels["io.llmctl.secrets"]
     # Salted, stretched and truncated: neither the token nor its plain hash is in it.
@@ -280,7 +207,7 @@ def test_changed_secret_is_named_and_recreate_applies_it(ollama, fake_ollama) ->
 
 
 def test_a_secret_added_later_needs_recreate_a_dropped_one_is_a_note(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     up(eng, ollama, port=fake_ollama.port)
     with pytest.raises(ConflictError, match="another MY_TOKEN"):
         up(eng, ollama, port=fake_ollama.port, env={"MY_TOKEN": TOKEN_A})
@@ -294,7 +221,7 @@ def test_a_secret_added_later_needs_recreate_a_dropped_one_is_a_note(ollama, fak
 
 
 def test_a_container_without_the_secrets_label_is_reused_with_a_note(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     up(eng, ollama, port=fake_ollama.port, env={"MY_TOKEN": TOKEN_A})
     old = eng.containers["llmctl-ollama"]
     labels = {k: v for k, v in old.labels.items() if k != "io.llmctl.secrets"}
@@ -308,7 +235,7 @@ def test_a_container_without_the_secrets_label_is_reused_with_a_note(ollama, fak
 
 
 def test_dry_run_changes_nothing_and_says_what_would_happen(ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     res = lifecycle.dry_run(eng, ollama, UpOptions(port=1))
     assert res.container == "create" and res.would_pull == [ollama.image]
     assert res.would_create == ["network llmctl", "volume ollama-data",
@@ -318,7 +245,7 @@ def test_dry_run_changes_nothing_and_says_what_would_happen(ollama) -> None:  # 
 
 def test_dry_run_on_an_engine_without_gpu_warns_instead_of_refusing() -> None:
     vllm = load_profile("vllm")
-    eng = MemoryEngine()
+    eng = FakeEngine()
     with pytest.raises(Exception, match="needs an NVIDIA GPU"):
         lifecycle.up(eng, vllm, UpOptions(port=1, model="a/b"))
     res = lifecycle.dry_run(eng, vllm, UpOptions(port=1, model="a/b"))
@@ -329,7 +256,7 @@ def test_dry_run_on_an_engine_without_gpu_warns_instead_of_refusing() -> None:
 
 
 def test_port_conflict_hint_names_the_instance_to_take_down(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     lifecycle.up(eng, ollama, UpOptions(port=fake_ollama.port, name="t-first"), wait=False)
     err = lifecycle.port_conflict(eng, fake_ollama.port, "127.0.0.1", explicit=True)
     assert "llmctl's container llmctl-t-first (instance t-first)" in err.message
@@ -340,12 +267,12 @@ def test_port_conflict_hint_names_the_instance_to_take_down(ollama, fake_ollama)
 def test_no_pulling_note_of_its_own(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
     # The progress renderer says "pulling IMAGE"; a note as well printed it twice.
     said: list[str] = []
-    lifecycle.up(MemoryEngine(), ollama, UpOptions(port=fake_ollama.port), notify=said.append)
+    lifecycle.up(FakeEngine(), ollama, UpOptions(port=fake_ollama.port), notify=said.append)
     assert not [m for m in said if "pulling" in m]
 
 
 def test_empty_name_is_never_the_default_instance(ollama) -> None:  # type: ignore[no-untyped-def]
-    eng = MemoryEngine()
+    eng = FakeEngine()
     with pytest.raises(UsageError, match="--name is empty"):
         lifecycle.dry_run(eng, ollama, UpOptions(name=""))
     with pytest.raises(UsageError, match="--name is empty"):

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 
 from llmctl.backends.runner_status import RunnerHttpError, probe, verify
-from llmctl.desktop import (
+from llmctl.engine.docker_cli import (
     CliCommandFailed,
     CliResult,
     DockerCli,
@@ -24,21 +24,25 @@ from llmctl.desktop import (
     parse_status_json,
     parse_version_text,
 )
-from llmctl.engine.connect import DaemonTarget
-from llmctl.engine.model import ContainerInfo, EngineFacts, PublishedPort
-from llmctl.errors import ConflictError, ExitCode, ServerError, UsageError
-from llmctl.model_runner import (
+from llmctl.engine.model import ContainerInfo, DaemonTarget, EngineFacts, PublishedPort
+from llmctl.errors import (
+    ConflictError,
+    DesktopTooOld,
+    ExitCode,
+    RunnerDisabled,
+    ServerError,
+    TcpNotEnabled,
+    UsageError,
+)
+from llmctl.targets.model_runner.container import (
     CONTAINER_NAME,
     IMAGE_ENV,
     VOLUME_NAME,
-    DesktopTooOld,
-    ModelRunner,
-    RunnerDisabled,
-    TcpNotEnabled,
-    check_desktop,
-    detect_place,
     plan_runner_container,
 )
+from llmctl.targets.model_runner.place import check_desktop, detect_place
+from llmctl.targets.model_runner.runner import ModelRunner
+from tests.fakes.engine import FakeEngine
 from tests.support import need_docker_cli
 from tests.support import publish_port as free_port
 
@@ -50,46 +54,7 @@ DESKTOP_FACTS = EngineFacts(kind="Docker Desktop", version="Docker Desktop 4.49.
 LOCAL = DaemonTarget("unix:///var/run/docker.sock", "default", "default")
 
 
-# --- fakes -----------------------------------------------------------------------------------
-@dataclass
-class FakeEngine:
-    """Stands for llmctl.engine.Engine: facts, containers and their published ports."""
-
-    fact: EngineFacts = ENGINE_FACTS
-    containers: list[ContainerInfo] = field(default_factory=list)
-    target: DaemonTarget = LOCAL
-    volumes: dict[str, dict[str, str]] = field(default_factory=dict)
-    removed: list[str] = field(default_factory=list)
-
-    def facts(self) -> EngineFacts:
-        return self.fact
-
-    @property
-    def address_host(self) -> str:
-        return "127.0.0.1"
-
-    def list_all(self) -> list[ContainerInfo]:
-        return list(self.containers)
-
-    def get(self, name: str) -> ContainerInfo | None:
-        return next((c for c in self.containers if c.name == name), None)
-
-    def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
-        return [(c, p) for c in self.containers if c.running for p in c.ports]
-
-    def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
-        self.removed.append(name)
-        before = len(self.containers)
-        self.containers = [c for c in self.containers if c.name != name]
-        return len(self.containers) < before
-
-    def volume_labels(self, name: str) -> dict[str, str] | None:
-        return self.volumes.get(name)
-
-    def remove_volume(self, name: str) -> bool:
-        return self.volumes.pop(name, None) is not None
-
-
+# --- fakes (the engine: tests/fakes/engine.py) ----------------------------------------------
 class FakeCli:
     """Stands for the docker CLI process: answers by argv, records every call."""
 
@@ -477,7 +442,7 @@ def test_engine_down_keeps_the_volume_unless_asked() -> None:
     result = engine_runner(engine, refused()).down()
     assert result.removed == [CONTAINER_NAME] and result.volumes_kept == [VOLUME_NAME]
     assert engine.removed == [CONTAINER_NAME]  # only the labelled controller
-    engine.containers.append(runner())
+    engine.add(runner())
     result = engine_runner(engine, refused()).down(volumes=True)
     assert result.volumes_removed == [VOLUME_NAME] and VOLUME_NAME not in engine.volumes
 
@@ -502,54 +467,25 @@ def test_runner_plan_adds_the_bridge_gateway_binding_like_the_plugin() -> None:
     assert [p.host_ip for p in plan_runner_container(12434, "none").ports] == ["127.0.0.1"]
 
 
-# --- up --dry-run: read only ---------------------------------------------------------------
-@dataclass
-class ReadOnlyEngine(FakeEngine):
-    """A FakeEngine that fails the test on any call that would change the engine."""
-
-    images: tuple[str, ...] = ()
-    network: bool = False
-
-    def image_present(self, image: str) -> bool:
-        return image in self.images
-
-    def has_network(self, name: str = "llmctl") -> bool:
-        return self.network
-
-    def bridge_gateway(self) -> str | None:
-        return "172.17.0.1"
-
-    def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
-        raise AssertionError("a dry run removed a container")
-
-    def run(self, spec: Any) -> Any:
-        raise AssertionError("a dry run created a container")
-
-    def start(self, name: str) -> Any:
-        raise AssertionError("a dry run started a container")
-
-    def pull_image(self, *args: Any, **kw: Any) -> None:
-        raise AssertionError("a dry run pulled an image")
-
-
+# --- up --dry-run: read only (the engine fails the test on any call that would change it) ---
 def test_engine_dry_run_says_what_would_be_pulled_and_created() -> None:
     port = free_port()
-    plan = engine_runner(ReadOnlyEngine(), refused()).plan_up(port)
+    plan = engine_runner(FakeEngine(read_only=True), refused()).plan_up(port)
     assert plan.container == "create" and plan.kind == "Docker Engine"
     assert plan.spec is not None and plan.spec.image == "docker/model-runner:v1.2.6"
     assert plan.would_pull == ["docker/model-runner:v1.2.6"]
     assert plan.would_create == ["network llmctl", f"volume {VOLUME_NAME}",
                                  f"container {CONTAINER_NAME}"]
     assert plan.would_run == []
-    present = ReadOnlyEngine(images=("docker/model-runner:v1.2.6",), network=True,
-                             volumes={VOLUME_NAME: {}})
+    present = FakeEngine(images=("docker/model-runner:v1.2.6",), network=True,
+                         volumes={VOLUME_NAME: {}}, read_only=True)
     plan = engine_runner(present, refused()).plan_up(port)
     assert plan.would_pull == [] and plan.would_create == [f"container {CONTAINER_NAME}"]
 
 
 def test_engine_dry_run_with_the_plugin_would_run_install_runner() -> None:
     cli = FakeCli({("model", "status"): status_json(False)})
-    runner = ModelRunner(ReadOnlyEngine(), DockerCli(LOCAL, docker="sh", runner=cli),  # type: ignore[arg-type]
+    runner = ModelRunner(FakeEngine(read_only=True), DockerCli(LOCAL, docker="sh", runner=cli),  # type: ignore[arg-type]
                          os_name="linux", transport=refused())
     plan = runner.plan_up(12999, gpu="none")
     assert plan.container == "install" and plan.spec is None
@@ -561,7 +497,7 @@ def test_engine_dry_run_on_an_existing_runner() -> None:
     runner = ContainerInfo("r1", CONTAINER_NAME, "exited", "docker/model-runner:latest",
                            labels={"com.docker.model-runner.role": "controller"},
                            ports=(PublishedPort("127.0.0.1", 12434, 12434),))
-    engine = ReadOnlyEngine(containers=[runner])
+    engine = FakeEngine(containers=[runner], read_only=True)
     assert engine_runner(engine, refused()).plan_up(12434).container == "start"
     moved = engine_runner(engine, refused()).plan_up(12999)
     assert moved.container == "refuse" and "already runs on port 12434" in (moved.reason or "")
@@ -572,7 +508,7 @@ def test_engine_dry_run_on_an_existing_runner() -> None:
 def test_desktop_dry_run_never_calls_enable() -> None:
     port = free_port()
     cli = FakeCli({})
-    plan = desktop_runner(cli, refused(), ReadOnlyEngine(DESKTOP_FACTS)).plan_up(port)
+    plan = desktop_runner(cli, refused(), FakeEngine(DESKTOP_FACTS, read_only=True)).plan_up(port)
     assert plan.container == "enable" and plan.kind == "Docker Desktop"
     assert plan.would_run == [f"docker desktop enable model-runner --tcp {port}"]
     assert cli.calls == []

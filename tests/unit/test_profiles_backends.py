@@ -372,9 +372,9 @@ def test_up_checks_before_pulling_or_creating(
     name: str, kw: dict, error: type, needle: str  # type: ignore[type-arg]
 ) -> None:
     from llmctl import lifecycle
-    from tests.unit.test_lifecycle import MemoryEngine
+    from tests.fakes.engine import FakeEngine
 
-    eng = MemoryEngine()  # reports no GPU runtime
+    eng = FakeEngine()  # reports no GPU runtime
     with pytest.raises(error, match=needle):
         lifecycle.up(eng, load_profile(name), UpOptions(port=1, **kw))  # type: ignore[arg-type]
     assert eng.pulled == [] and eng.created == [] and eng.containers == {}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from llmctl.cli.options import SHORT_JSON_OPTION
 from llmctl.cli.output import emit_json, err, out, write
 from llmctl.errors import UsageError
 
@@ -54,7 +55,7 @@ def chat_command(
     token_file: Path | None = typer.Option(
         None, "--token-file", help="File holding a bearer token (for a URL --endpoint)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    json_out: bool = SHORT_JSON_OPTION,
 ) -> None:
     """Chat once through the configured endpoint (or --endpoint), streaming the answer;
     time to first token and tokens per second go to stderr.
@@ -64,14 +65,14 @@ def chat_command(
     one model is asked with that one."""
     from llmctl.backends.http import Deadline
     from llmctl.chat import chat
-    from llmctl.cli.commands.probe import read_token_file
+    from llmctl.cli.options import read_token_file
     from llmctl.endpoint import resolve_endpoint
     from llmctl.errors import ChatTimeout, LlmctlError
+    from llmctl.inputs import check_seconds
 
     if api is not None and api not in ("ollama", "openai"):
         raise UsageError(f"--api must be ollama or openai, not {api!r}")
-    if timeout <= 0:
-        raise UsageError("--timeout must be more than 0 seconds")
+    check_seconds(timeout, say_value=False)
     deadline = Deadline(timeout)
     text = _read_prompt(prompt)
     ep = resolve_endpoint(endpoint, api)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from llmctl.cli.common import JSON_OPTION
+from llmctl.cli.options import JSON_OPTION
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +26,7 @@ def doctor(
     Exit code 0 when nothing failed (warnings allowed), 1 when a check failed.
     """
     from llmctl import doctor as core
-    from llmctl.cli import state
+    from llmctl.cli.context import options
     from llmctl.cli.output import emit_json, out, table
     from llmctl.errors import UsageError
 
@@ -41,7 +41,7 @@ def doctor(
     if not timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     core.select(checks)  # an unknown name is a usage error before anything runs
-    env = core.DoctorEnv(state.options.context, state.options.host)
+    env = core.DoctorEnv(options.context, options.host)
     report = core.run_checks(checks, env, timeout=timeout,
                              check_timeout=min(timeout, core.CHECK_TIMEOUT))
     if json_out:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
-from llmctl.cli.common import JSON_OPTION, confirm, get_engine
-from llmctl.cli.output import emit_json, out
+from llmctl.cli.options import JSON_OPTION
+from llmctl.cli.output import emit_json
 
 
 def register(app: typer.Typer) -> None:
@@ -26,34 +24,16 @@ def down(
 
     `llmctl down model-runner` removes the runner container on Docker Engine, or turns
     Model Runner off in Docker Desktop (after confirmation or --yes)."""
-    if profile == "model-runner":
-        from llmctl.cli.commands.model_runner import down_model_runner
+    from llmctl.cli import context, render
+    from llmctl.targets import registry
+    from llmctl.targets.base import DownRequest
 
-        return down_model_runner(volumes=volumes, yes=yes, json_out=json_out)
-    from llmctl import lifecycle
-    from llmctl.names import validate_instance_name
-
+    request = DownRequest(profile, name, volumes)
+    target = registry.find(profile, context.events(yes=yes))
     # Checked before Docker is contacted: a bad name is a usage error even with no engine.
-    if profile is not None:
-        validate_instance_name(profile, "PROFILE")
-    if name is not None:
-        validate_instance_name(name)
-    engine = get_engine()
-    if volumes:
-        confirm("Remove the volumes too? The models stored in them are deleted.", yes=yes,
-                what_if_no="--volumes")
-    result = lifecycle.down(engine, profile, name=name, volumes=volumes)
+    target.check_down(request)
+    result = target.down(context.get_engine(), request)
     if json_out:
         emit_json("down", result)
         return
-    print_removed(result, volumes=volumes)
-
-
-def print_removed(result: Any, *, volumes: bool) -> None:
-    """What was removed and kept (containers, volumes): shared with `down model-runner`."""
-    for c in result.removed:
-        out(f"removed container {c}")
-    for v in result.volumes_removed:
-        out(f"removed volume {v}")
-    for v in result.volumes_kept:
-        out(f"kept volume {v}" + ("" if volumes else " (remove with --volumes)"))
+    render.down_result(result, volumes=volumes)

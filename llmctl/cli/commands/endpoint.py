@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from llmctl.cli.options import SHORT_JSON_OPTION
 from llmctl.cli.output import emit_json, err, out, table, warn, write_document
 from llmctl.cli.output import note as say_note
 from llmctl.errors import UsageError
@@ -57,7 +58,7 @@ def write_command(
         None, "--output", "-o", help="Also export the entry in --format to this file (0600)."
     ),
     timeout: float = typer.Option(5.0, "--timeout", "-t", help="Seconds for verification."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    json_out: bool = SHORT_JSON_OPTION,
 ) -> None:
     """Verify an endpoint (server answers, model present, tool support) and save it.
 
@@ -65,10 +66,11 @@ def write_command(
     Runner as docker-model-runner) with the URL containers on the llmctl network use.
     """
     from llmctl import urls
-    from llmctl.cli.commands.probe import read_token_file
-    from llmctl.cli.endpoint_writer import use_runner_container_url
+    from llmctl.cli.context import get_engine
     from llmctl.cli.managed_targets import managed_targets_or_note
+    from llmctl.cli.options import read_token_file
     from llmctl.endpoint import export, render
+    from llmctl.targets.model_runner.target import use_container_url
     from llmctl.verify import prepare_endpoint, write_endpoint
 
     _check_format(fmt)
@@ -99,7 +101,7 @@ def write_command(
         timeout=timeout,
         targets_from_managed=managed,
     )
-    use_runner_container_url(result, explicit=endpoint_container)
+    use_container_url(result, get_engine, explicit=endpoint_container)
     write_endpoint(result, make_default=make_default, on_wait=say_note)
     if output is not None:
         export(result.endpoint, fmt, output)
@@ -132,7 +134,7 @@ def show_command(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write it to this file instead (0600, token included)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    json_out: bool = SHORT_JSON_OPTION,
 ) -> None:
     """Show one endpoint (tokens are shown as '***')."""
     from llmctl.endpoint import export, load_endpoint, render
@@ -163,7 +165,7 @@ def env_command(
     reveal_token: bool = typer.Option(
         False, "--reveal-token", help="Print the real bearer token (for eval)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    json_out: bool = SHORT_JSON_OPTION,
 ) -> None:
     """Shell exports: eval "$(llmctl endpoint env)"."""
     from llmctl.endpoint import env_vars, export, load_endpoint, render_env
@@ -185,7 +187,7 @@ def env_command(
 
 @endpoint_app.command("list")
 def list_command(
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    json_out: bool = SHORT_JSON_OPTION,
 ) -> None:
     """List the configured endpoints."""
     from llmctl.endpoint import endpoints_path, read_config
@@ -218,7 +220,7 @@ def list_command(
 @endpoint_app.command("remove")
 def remove_command(
     name: str = typer.Argument(..., help="Endpoint name."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    json_out: bool = SHORT_JSON_OPTION,
 ) -> None:
     """Remove an endpoint (everything else in the file is kept)."""
     from llmctl.endpoint import remove_endpoint

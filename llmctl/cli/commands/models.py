@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from llmctl.cli.common import JSON_OPTION
+from llmctl.cli.options import JSON_OPTION
 from llmctl.cli.output import emit_json, err, out, table, warn
 
 
@@ -30,7 +30,7 @@ def models_cmd(
     fails only when none does.
     """
     from llmctl import models
-    from llmctl.cli.common import docker_cli, get_engine
+    from llmctl.cli.context import docker_cli, get_engine
     from llmctl.names import check_backend
 
     check_backend(backend)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
+from llmctl.cli.options import SHORT_JSON_OPTION
 from llmctl.cli.output import emit_json, err, out, table
-from llmctl.errors import ExitCode, UsageError
+from llmctl.errors import ExitCode
 
 STATUS_TEXT = {
     "ready": "ready",
@@ -17,20 +18,6 @@ STATUS_TEXT = {
     "no-answer": "no answer",
     "unreachable": "unreachable",
 }
-
-
-def read_token_file(path: Path | None) -> str | None:
-    """A bearer token from a file (never from argv); None when no file is given."""
-    from llmctl.files import read_text
-
-    if path is None:
-        return None
-    text = read_text(path.expanduser(), what="--token-file", missing_ok=False,
-                     error=UsageError, fix="Give a file holding the token.")
-    token = (text or "").strip()
-    if not token:
-        raise UsageError(f"--token-file {path}: the file is empty")
-    return token
 
 
 def _models_cell(models: list[str]) -> str:
@@ -50,7 +37,7 @@ def probe_command(
     token_file: Path | None = typer.Option(
         None, "--token-file", help="File holding a bearer token for servers that need one."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    json_out: bool = SHORT_JSON_OPTION,
 ) -> None:
     """Detect what answers at URLs (default: this machine's usual ports, the servers
     llmctl runs in containers and the configured endpoints): server kind with evidence,
@@ -61,6 +48,7 @@ def probe_command(
     found), 1 otherwise.
     """
     from llmctl.cli import managed_targets
+    from llmctl.cli.options import read_token_file
     from llmctl.endpoint import api_base
     from llmctl.probe import probe
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from llmctl.cli.common import JSON_OPTION
+from llmctl.cli.options import JSON_OPTION
 from llmctl.cli.output import emit_json, out, table, write_document
 
 profiles_app = typer.Typer(help="List, show and validate profiles; print their JSON Schema.",

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from llmctl.cli.common import JSON_OPTION
+from llmctl.cli.options import BACKEND_HELP, ENDPOINT_HELP, JSON_OPTION
 from llmctl.cli.output import emit_json, err, out, warn
 
-BACKEND_HELP = ("ollama | model-runner (default: from the name: ai/…, hf.co/… → model-runner; "
-                "a GGUF file → ollama).")
-ENDPOINT_HELP = ("Server URL; what answers there decides the backend (default: the managed "
-                 "Ollama container, OLLAMA_HOST, then :11434).")
 MODEL_HELP = ("llama3.2, qwen2.5:7b, ai/smollm2:360M-Q4_K_M, …; or a GGUF file to import: "
               "./x.gguf, /abs/x.gguf, ~/x.gguf, file:///abs/x.gguf.")
 
@@ -49,7 +45,7 @@ def pull(
     """
     import time
 
-    from llmctl.cli.common import get_engine
+    from llmctl.cli.context import get_engine
     from llmctl.gguf import is_file_ref
 
     if is_file_ref(model):
@@ -67,16 +63,14 @@ def pull(
                          "NAME); a registry model keeps its name",
                          "Drop --name, or give a file path.")
     from llmctl import models
-    from llmctl.cli.common import docker_cli
+    from llmctl.cli.context import docker_cli
     from llmctl.cli.progress import progress_sink, resolve_mode
-    from llmctl.errors import UsageError
+    from llmctl.inputs import check_seconds
 
     start = time.monotonic()
     mode = resolve_mode(progress)
-    if stall_timeout <= 0:
-        raise UsageError(f"--stall-timeout {stall_timeout:g} must be more than 0 seconds")
-    if timeout is not None and timeout <= 0:
-        raise UsageError(f"--timeout {timeout:g} must be more than 0 seconds")
+    check_seconds(stall_timeout, "--stall-timeout")
+    check_seconds(timeout)
     detect = min(models.DETECT_TIMEOUT, stall_timeout, timeout or stall_timeout)
     ref, target = models.choose_target(model, backend=backend, endpoint=endpoint, verb="pull",
                                        engine_factory=get_engine, warn=warn, timeout=detect)

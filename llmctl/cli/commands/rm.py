@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from llmctl.cli.commands.pull import BACKEND_HELP, ENDPOINT_HELP
-from llmctl.cli.common import JSON_OPTION
+from llmctl.cli.options import BACKEND_HELP, ENDPOINT_HELP, JSON_OPTION
 from llmctl.cli.output import emit_json, out, warn
 
 
@@ -29,12 +28,11 @@ def rm(
     import time
 
     from llmctl import models
-    from llmctl.cli.common import docker_cli, get_engine
-    from llmctl.errors import UsageError
+    from llmctl.cli.context import docker_cli, get_engine
+    from llmctl.inputs import check_seconds
 
     start = time.monotonic()
-    if timeout <= 0:
-        raise UsageError(f"--timeout {timeout:g} must be more than 0 seconds")
+    check_seconds(timeout)
     ref, target = models.choose_target(model, backend=backend, endpoint=endpoint, verb="remove",
                                        engine_factory=get_engine, warn=warn,
                                        timeout=min(models.DETECT_TIMEOUT, timeout))

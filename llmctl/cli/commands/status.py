@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from llmctl.cli.common import JSON_OPTION, get_engine
-from llmctl.cli.output import emit_json, out, table
+from llmctl.cli.options import JSON_OPTION
+from llmctl.cli.output import emit_json
 
 
 def register(app: typer.Typer) -> None:
@@ -15,27 +15,19 @@ def register(app: typer.Typer) -> None:
 
 def status(json_out: bool = JSON_OPTION) -> None:
     """Show the LLM servers llmctl manages: state, endpoint, image, volume, health."""
-    from llmctl import lifecycle
-    from llmctl.cli.commands import model_runner as mr
+    from llmctl.cli import context, render
+    from llmctl.cli.output import to_jsonable
+    from llmctl.targets import registry
 
-    engine = get_engine()
-    entries = mr.without_runner(lifecycle.status(engine))
-    runner = mr.runner_status(engine)
+    engine = context.get_engine()
+    report = registry.status(engine)
     if json_out:
         emit_json("status", {
             "engine": {"context": engine.target.context, "host": engine.target.host},
-            "servers": [{**vars(e.server), "base_url": e.server.base_url, "health": e.health,
-                         "health_detail": e.detail} for e in entries],
-            "model_runner": mr.runner_status_doc(runner),
+            "servers": [render.server_document(e) for e in report.servers],
+            **{key: to_jsonable(section) for key, section in report.sections.items()},
         })
         return
-    if not entries:
-        out("no llmctl-managed servers (start one with `llmctl up ollama`)")
-    else:
-        table(
-            ["name", "profile", "state", "health", "endpoint", "image", "volume"],
-            [[e.server.instance, e.server.profile, e.server.state, e.health,
-              (e.server.base_url or "-") + (" (EXPOSED)" if e.server.exposed else ""),
-              e.server.image, ", ".join(e.server.volumes) or "-"] for e in entries],
-        )
-    mr.render_runner_status(runner)
+    render.servers_table(report.servers)
+    for section in report.sections.values():
+        render.status_section(section)

@@ -7,14 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from llmctl.cli.common import JSON_OPTION, confirm, get_engine
-from llmctl.cli.output import emit_json, err, out, warn
+from llmctl.cli.options import JSON_OPTION
+from llmctl.cli.output import emit_json, err, warn
 
 if TYPE_CHECKING:
-    from llmctl.engine.connect import DaemonTarget
-    from llmctl.lifecycle import DryRunResult
-    from llmctl.plan import BindMount
-    from llmctl.profiles import Profile
     from llmctl.readiness import WaitStatus
 
 
@@ -73,150 +69,61 @@ def up(
 
     `llmctl up model-runner --tcp 12434` turns on Docker Model Runner instead (Docker
     Desktop's feature, or the runner container on Docker Engine)."""
-    if profile == "model-runner":
-        from llmctl.cli.commands.model_runner import up_model_runner
-
-        return up_model_runner(tcp=tcp if tcp is not None else port, gpu=gpu,
-                               yes=yes or recreate, json_out=json_out, wait=wait,
-                               timeout=timeout, dry_run=dry_run)
-    from llmctl import lifecycle
+    from llmctl.cli import context, render
     from llmctl.cli.progress import progress_sink, resolve_mode
-    from llmctl.errors import EngineUnavailable, UsageError
-    from llmctl.plan import UpOptions, parse_env, validate_bind
-    from llmctl.profiles import load_profile
+    from llmctl.errors import EngineUnavailable, LlmctlError
+    from llmctl.inputs import check_seconds
+    from llmctl.targets import registry
+    from llmctl.targets.base import UpRequest
 
-    if timeout is not None and timeout <= 0:
-        raise UsageError(f"--timeout {timeout:g} must be more than 0 seconds")
+    check_seconds(timeout)
     mode = resolve_mode(progress)
-    prof = load_profile(profile)
-    opts = UpOptions(port=port, bind=validate_bind(bind), name=name, volume=volume,
-                     image=image, gpus=gpus, env=parse_env(env), model=model,
-                     model_file=model_file, token_file=hf_token_file,
-                     confirm_host_folder=yes)
-    # Everything the command line alone can tell is checked before Docker is contacted.
-    lifecycle.prepare_options(prof, opts, _target())
-    _warn_inline_secrets(env, prof)
+    request = UpRequest(
+        name=profile, port=port, bind=bind, instance=name, volume=volume, image=image,
+        gpus=gpus, env=tuple(env), model=model, model_file=model_file,
+        token_file=hf_token_file, tcp=tcp, gpu=gpu, wait=wait, timeout=timeout,
+        recreate=recreate, yes=yes, dry_run=dry_run,
+    )
+    target = registry.find(profile, context.events(yes=yes))
+    # Everything the command line alone can tell is checked (and asked) before Docker is
+    # contacted.
+    target.check(request, context.daemon_target())
 
     if dry_run:
+        unreachable: LlmctlError | None = None
         try:
-            engine = get_engine()
+            engine = context.get_engine()
         except EngineUnavailable as exc:
-            warn(f"{exc.message}; planning without the engine (default port, GPU only "
-                 "where the profile requires one)")
-            engine = None
-        planned = lifecycle.dry_run(engine, prof, opts, recreate=recreate)
+            engine, unreachable = None, exc
+        planned = target.plan(engine, request, unreachable=unreachable)
         for w in planned.warnings:
             warn(w)
         if json_out:
             emit_json("up", planned)
             return
-        out(f"# llmctl up {profile} --dry-run: the container that would run")
-        _print_spec(planned.spec.to_dict())
-        for line in _dry_run_lines(planned):
-            out(f"# {line}")
+        render.dry_run(planned, profile)
         return
 
-    if opts.bind not in ("127.0.0.1", "::1"):
-        warn(lifecycle.exposure_warning(opts.bind, port or prof.host_port, prof))
-        confirm("Expose it anyway?", yes=yes, what_if_no=f"--bind {opts.bind}")
-
-    engine = get_engine()
-
+    engine = context.get_engine()
     with progress_sink(mode) as sink:
-        result = lifecycle.up(
-            engine, prof, opts, wait=wait, timeout=timeout, recreate=recreate,
-            progress=sink, notify=lambda m: err(f"note: {m}"), on_warning=warn,
-            on_status=_wait_reporter(mode, sink, prof.name),
-        )
+        result = target.up(engine, request, progress=sink,
+                           on_status=_wait_reporter(mode, sink, profile))
     for note in result.notes:
         warn(note)
     written = None
-    if write_endpoint:
+    to_write = result.endpoint_for_config() if write_endpoint else None
+    if to_write is not None:
         from llmctl.cli.endpoint_writer import write_endpoint_for
 
-        written = write_endpoint_for(
-            result.endpoint, result.model or None,
-            what=f"{result.instance} is up at {result.base_url}",
-        ).endpoint.entry()
+        url, model_id, done = to_write
+        written = write_endpoint_for(url, model_id, what=done).endpoint.entry()
     if json_out:
-        doc = {k: v for k, v in vars(result).items() if k != "spec"}
+        doc = render.up_document(result)
         if written is not None:
             doc["endpoint_written"] = written
         emit_json("up", doc)
         return
-    verb = {"created": "started", "reused": "already running", "started": "restarted",
-            "recreated": "recreated"}.get(result.action, result.action)
-    if result.ready and result.ready_seconds is not None:
-        ready = f"ready in {result.ready_seconds:.1f} s"
-    else:
-        ready = "ready" if result.ready else "readiness not checked"
-    out(f"{result.instance}: {verb} ({result.container}, {result.image}), {ready}")
-    out(f"  endpoint (this machine):   {result.base_url}")
-    out(f"  endpoint (containers):     {result.endpoint_container}"
-        f"{'/v1' if result.api == 'openai' else ''}  (on docker network llmctl)")
-    out(f"  api: {result.api}   volume: {', '.join(result.volumes) or '-'}   "
-        f"gpus: {'yes' if result.gpus else 'no'}")
-    for m in result.mounts:
-        out(f"  host folder: {_mount_text(m)}")
-    if result.model:
-        out(f"  model: {result.model}")
-
-
-def _target() -> DaemonTarget | None:
-    """The daemon the command would talk to, resolved without contacting it (None when
-    that fails: the error is reported when the engine is reached)."""
-    from llmctl.cli import state
-    from llmctl.engine.connect import resolve_target
-    from llmctl.errors import LlmctlError
-
-    try:
-        return resolve_target(state.options.context, state.options.host)
-    except LlmctlError:
-        return None
-
-
-def _warn_inline_secrets(items: list[str], prof: Profile) -> None:
-    from llmctl.plan import looks_secret
-
-    for item in items:
-        key, sep, _ = item.partition("=")
-        if sep and looks_secret(key, (s.env for s in prof.secrets)):
-            warn(f"--env {key}=...: a secret on the command line is visible to other users "
-                 "of this machine (ps) and stays in your shell history; export it and pass "
-                 f"--env {key} (no value) instead. Its value is never printed.")
-
-
-def _mount_text(m: BindMount) -> str:
-    return f"{m.source} -> {m.target} ({'read-only' if m.read_only else 'read-write'})"
-
-
-def _dry_run_lines(planned: DryRunResult) -> list[str]:
-    """The comment lines after the spec: host folders, what would be pulled, created or
-    removed, and what happens to an existing container."""
-    lines = [f"host folder {_mount_text(m)}" for m in planned.spec.mounts]
-    if not planned.engine_checked:
-        lines.append("the engine was not reached: what would be pulled or created is unknown")
-    else:
-        name = planned.spec.name
-        what = {
-            "recreate": f"would recreate container {name} ({planned.reason})",
-            "reuse": f"{name} already runs with this spec: nothing to do",
-            "start": f"{name} exists with this spec, stopped: would start it",
-            "refuse": f"would stop with an error: {planned.reason}",
-        }.get(planned.container)  # "create": said by the "would create" line below
-        if what:
-            lines.append(what)
-        for image in planned.would_pull:
-            lines.append(f"would pull image {image} (not on this engine)")
-        if planned.container in ("create", "recreate") and not planned.would_pull:
-            lines.append(f"image {planned.spec.image} is on this engine: nothing to pull")
-        if planned.would_remove:
-            lines.append("would remove " + ", ".join(planned.would_remove))
-        if planned.would_create:
-            lines.append("would create " + ", ".join(planned.would_create))
-    if planned.port_note:
-        lines.append(f"note: {planned.port_note}")
-    return lines
+    render.up_result(result)
 
 
 def _wait_reporter(mode: str, sink: Any, name: str) -> Callable[[WaitStatus], None]:
@@ -259,9 +166,3 @@ def _wait_reporter(mode: str, sink: Any, name: str) -> Callable[[WaitStatus], No
                 sink(ProgressEvent("wait", describe(ws), subject=name))
 
     return report
-
-
-def _print_spec(doc: dict[str, object], indent: str = "") -> None:
-    import yaml
-
-    out(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False).rstrip())

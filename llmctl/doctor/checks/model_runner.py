@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @check("model-runner", "Docker Model Runner: CLI plugins, runner status, TCP port answering")
 def check_model_runner(env: DoctorEnv) -> CheckResult:
-    """Through llmctl.model_runner when the daemon answers; MODEL_RUNNER_HOST (the user
+    """Through llmctl.targets.model_runner when the daemon answers; MODEL_RUNNER_HOST (the user
     names the runner's URL) and an unreachable daemon are asked at the URL instead."""
     engine = env.engine_or_none()
     if engine is not None and not env.environ.get("MODEL_RUNNER_HOST"):
@@ -39,10 +39,10 @@ def _unavailable(facts: EngineFacts, desktop: bool) -> CheckResult | None:
 
 
 def _model_runner_from_core(env: DoctorEnv, engine: Any) -> CheckResult:
-    """Through llmctl.model_runner: where the runner lives (Desktop on macOS/Windows/WSL2,
+    """Through llmctl.targets.model_runner: where the runner lives (Desktop on macOS/Windows/WSL2,
     a container elsewhere, Desktop for Linux included), its container and its answer."""
-    from llmctl.desktop import DockerCli
-    from llmctl.model_runner import ModelRunner
+    from llmctl.engine.docker_cli import DockerCli
+    from llmctl.targets.model_runner.runner import ModelRunner
 
     facts = env.facts()
     desktop_mode = facts.kind == "Docker Desktop" and env.host_os in ("darwin", "win32")
@@ -160,7 +160,7 @@ def _runner_cli_status(env: DoctorEnv, engine: Any, desktop: bool) -> tuple[Any,
     path = env.docker_cli()
     if not path:
         return None, "the docker CLI is not on PATH"
-    from llmctl.desktop import DockerCli, PluginMissing
+    from llmctl.engine.docker_cli import DockerCli, PluginMissing
 
     cli = DockerCli(engine.target if engine is not None else None, docker=path,
                     desktop=desktop, runner=env.cli_runner)

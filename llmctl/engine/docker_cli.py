@@ -1,4 +1,4 @@
-"""`docker desktop …` and `docker model …` through the real docker CLI.
+"""The one way llmctl runs the docker CLI (``docker model …``, ``docker desktop …``, …).
 
 Argument lists only (never a shell), a timeout on every call, and for every `docker model`
 call ``MODEL_RUNNER_NO_AUTO_INSTALL=1`` so that the plugin never pulls and starts a runner
@@ -9,6 +9,9 @@ A missing CLI plugin is recognised from the docker CLI's own answer, exit 1 with
 ``docker: 'model' is not a docker command`` (older CLIs) or
 ``docker: unknown command: docker model`` (newer), and explained with an install hint for
 the platform.
+
+It lives beside the Docker SDK layer because it talks to the same daemon (a
+:class:`~llmctl.engine.model.DaemonTarget`); it never imports ``docker`` itself.
 """
 
 from __future__ import annotations
@@ -24,37 +27,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llmctl.errors import ExitCode, LlmctlError, ServerError
+from llmctl.errors import (  # re-exported: callers catch them from here
+    CliCommandFailed,
+    DockerCliMissing,
+    ExitCode,
+    PluginMissing,
+    ServerError,
+)
 
 if TYPE_CHECKING:
-    from llmctl.engine.connect import DaemonTarget
+    from llmctl.engine.model import DaemonTarget
 
 DEFAULT_TIMEOUT = 30.0
 INSTALL_TIMEOUT = 900.0  # install-runner pulls an image of a few GB
 NO_AUTO_INSTALL = {"MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
-
-
-class PluginMissing(LlmctlError):
-    """A docker CLI plugin (`docker model`, `docker desktop`) is not installed."""
-
-    exit_code = ExitCode.FAILURE
-
-    def __init__(self, plugin: str, hint: str) -> None:
-        super().__init__(
-            f"the `docker {plugin}` command is not available (the docker CLI has no "
-            f"'{plugin}' plugin)",
-            hint,
-            details={"plugin": plugin},
-        )
-        self.plugin = plugin
-
-
-class DockerCliMissing(LlmctlError):
-    exit_code = ExitCode.ENGINE_UNAVAILABLE
-
-
-class CliCommandFailed(ServerError):
-    """A docker CLI command ran and exited non-zero (not a missing plugin)."""
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,10 @@ Up is verified over HTTP: ``GET /`` says "Docker Model Runner is running" and
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llmctl import __version__
 from llmctl.backends.runner_status import (
     OPENAI_PATH,
     RunnerHttpError,
@@ -33,54 +28,53 @@ from llmctl.backends.runner_status import (
     probe,
     verify,
 )
-from llmctl.desktop import CliCommandFailed, CliResult, DockerCli, PluginMissing
+from llmctl.engine.docker_cli import CliCommandFailed, CliResult, DockerCli, PluginMissing
 from llmctl.errors import (
     ConflictError,
-    ExitCode,
+    DesktopTooOld,
     LlmctlError,
     NotFoundError,
     NotReadyError,
+    RunnerDisabled,
     ServerError,
-    UsageError,
+    TcpNotEnabled,
 )
-from llmctl.plan import (
-    LABEL_API,
-    LABEL_INSTANCE,
-    LABEL_MANAGED,
-    LABEL_PORT,
-    LABEL_PROFILE,
-    LABEL_VERSION,
-    ContainerSpec,
-    PortBinding,
-    VolumeMount,
-    validate_port,
+from llmctl.plan import LABEL_MANAGED
+from llmctl.ports import Heard, next_free, port_free, process_holding, who_holds
+from llmctl.targets.model_runner import place
+from llmctl.targets.model_runner.container import (
+    CONTAINER_NAME,
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    IMAGE_ENV,
+    LABEL_SERVICE,
+    SERVICE,
+    VOLUME_NAME,
+    check_options,
+    container_endpoint,
+    find_runners,
+    host_port_of,
+    is_runner_container,
+    local_url,
+    plan_runner_container,
+    resolve_gpu,
 )
-from llmctl.ports import next_free, port_free, process_holding
-from llmctl.urls import MODEL_RUNNER_PORT
+from llmctl.targets.model_runner.place import (
+    DESKTOP_CONTAINER_URL,
+    check_desktop,
+    detect_place,
+)
+from llmctl.targets.model_runner.results import (
+    RunnerDownResult,
+    RunnerDryRun,
+    RunnerStatus,
+    RunnerUpResult,
+)
+from llmctl.targets.model_runner.status import desktop_status, engine_status
 
 if TYPE_CHECKING:
-    from llmctl.engine.docker_engine import Engine
-    from llmctl.engine.model import ContainerInfo, EngineFacts
-
-PROFILE = "model-runner"  # the name `llmctl up/down` dispatches on
-DEFAULT_PORT = MODEL_RUNNER_PORT
-CONTAINER_PORT = MODEL_RUNNER_PORT  # the image's MODEL_RUNNER_PORT; only the host port moves
-CONTAINER_NAME = "docker-model-runner"
-VOLUME_NAME = "docker-model-runner-models"
-MODELS_PATH = "/models"
-IMAGE_REPO = "docker/model-runner"
-# v1.2.6: named in the Docker Desktop 4.83.0 release notes (2026-07-20); confirmed there,
-# not pulled. Pinned, never latest; the plugin's tags are VERSION[-cuda|-rocm].
-IMAGE_VERSION = "v1.2.6"
-IMAGE_ENV = "LLMCTL_MODEL_RUNNER_IMAGE"  # tests (and mirrors) replace the image
-LABEL_SERVICE = "com.docker.desktop.service"
-SERVICE = "model-runner"
-LABEL_ROLE = "com.docker.model-runner.role"
-ROLE_CONTROLLER = "controller"
-DESKTOP_MIN = (4, 40)
-DESKTOP_CONTAINER_URL = "http://model-runner.docker.internal"
-GPU_CHOICES = ("auto", "none", "cuda", "rocm")
-DEFAULT_TIMEOUT = 120.0
+    from llmctl.engine.model import ContainerInfo, Engine
+    from llmctl.ports import PortHolder
 
 Notify = Callable[[str], None]
 
@@ -89,241 +83,6 @@ def _quiet(_: str) -> None:
     pass
 
 
-# --- errors --------------------------------------------------------------------------------
-class DesktopTooOld(LlmctlError):
-    exit_code = ExitCode.FAILURE
-
-
-class RunnerDisabled(LlmctlError):
-    """Model Runner is switched off in Docker Desktop (or blocked by its settings)."""
-
-    exit_code = ExitCode.FAILURE
-
-
-class TcpNotEnabled(LlmctlError):
-    """The runner runs inside Desktop but nothing answers on the host port."""
-
-    exit_code = ExitCode.NOT_READY
-
-
-# --- where are we ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Place:
-    """Where the runner lives for this engine."""
-
-    mode: str  # "desktop" (inside Docker Desktop) | "engine" (a container)
-    engine_kind: str  # EngineFacts.kind
-    desktop_version: str | None = None
-    note: str | None = None
-
-    @property
-    def kind(self) -> str:
-        return "Docker Desktop" if self.mode == "desktop" else "Docker Engine"
-
-
-def host_os() -> str:
-    """darwin | win32 | wsl | linux | … (the machine llmctl runs on)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            if "microsoft" in os.uname().release.lower():
-                return "wsl"
-        return "linux"
-    return sys.platform
-
-
-def parse_version(text: str | None) -> tuple[int, ...] | None:
-    if not text:
-        return None
-    m = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", text)
-    if not m:
-        return None
-    return tuple(int(g) for g in m.groups() if g is not None)
-
-
-def detect_place(facts: EngineFacts, os_name: str | None = None) -> Place:
-    """Desktop on macOS/Windows/WSL2 runs the runner itself; Docker Desktop for Linux is
-    treated as a plain engine, as the `docker model` CLI does (desktop/context.go)."""
-    os_name = os_name or host_os()
-    if facts.kind == "Docker Desktop":
-        if os_name in ("darwin", "win32", "wsl"):
-            return Place("desktop", facts.kind, facts.desktop_version)
-        return Place("engine", facts.kind, facts.desktop_version,
-                     note="Docker Desktop for Linux: Model Runner runs as a container in "
-                          "Desktop's VM, like on Docker Engine")
-    note = None
-    if facts.kind != "Docker Engine":
-        note = f"{facts.kind}: Model Runner runs as a container, as on Docker Engine"
-    return Place("engine", facts.kind, None, note)
-
-
-def check_desktop(place: Place, facts: EngineFacts, os_name: str | None = None) -> list[str]:
-    """Raise DesktopTooOld below 4.40; return warnings worth showing."""
-    notes: list[str] = []
-    version = parse_version(place.desktop_version)
-    if version is None:
-        notes.append("could not read the Docker Desktop version; assuming 4.40 or later")
-    elif version[:2] < DESKTOP_MIN:
-        raise DesktopTooOld(
-            f"Docker Desktop {place.desktop_version} is too old for Docker Model Runner "
-            f"(it needs {DESKTOP_MIN[0]}.{DESKTOP_MIN[1]} or later)",
-            "Update Docker Desktop (menu > Check for updates), then run this again.",
-            details={"desktop_version": place.desktop_version,
-                     "required": f"{DESKTOP_MIN[0]}.{DESKTOP_MIN[1]}"},
-        )
-    if (os_name or host_os()) == "darwin" and facts.arch in ("x86_64", "amd64"):
-        notes.append("Model Runner on macOS needs Apple Silicon; this Mac reports "
-                     f"{facts.arch}, so enabling it may fail")
-    return notes
-
-
-# --- the runner container (Engine) -------------------------------------------------------------
-def resolve_gpu(gpu: str, facts: EngineFacts) -> str:
-    """none | cuda | rocm, from --gpu (auto: cuda when the engine has the NVIDIA runtime)."""
-    if gpu not in GPU_CHOICES:
-        raise UsageError(f"--gpu {gpu!r} is not one of {', '.join(GPU_CHOICES)}")
-    if gpu == "auto":
-        return "cuda" if facts.gpu_runtime else "none"
-    return gpu
-
-
-def runner_image(variant: str) -> str:
-    override = os.environ.get(IMAGE_ENV)
-    if override:
-        return override
-    return f"{IMAGE_REPO}:{IMAGE_VERSION}" + ("" if variant == "none" else f"-{variant}")
-
-
-def plan_runner_container(
-    port: int, variant: str, image: str | None = None, gateway: str | None = None
-) -> ContainerSpec:
-    """The container `docker model install-runner --port PORT` would make, plus llmctl's
-    labels. Pure: what `up` applies and what the tests check. Like the plugin, it is also
-    published on the docker0 gateway IP (``gateway``, not on rootless engines) so containers
-    on the default bridge reach it at http://GATEWAY:PORT (§2.5)."""
-    validate_port(port, "--tcp")
-    if variant == "rocm":
-        raise UsageError(
-            "--gpu rocm needs the `docker model` plugin (it passes /dev/kfd and /dev/dri)",
-            "Install docker-model-plugin, or use --gpu none or --gpu cuda.",
-        )
-    labels = {
-        LABEL_SERVICE: SERVICE,
-        LABEL_ROLE: ROLE_CONTROLLER,
-        LABEL_MANAGED: "true",
-        LABEL_PROFILE: PROFILE,
-        LABEL_INSTANCE: PROFILE,
-        LABEL_API: "openai",
-        LABEL_PORT: str(CONTAINER_PORT),
-        LABEL_VERSION: __version__,
-    }
-    return ContainerSpec(
-        name=CONTAINER_NAME, instance=PROFILE, profile=PROFILE, api="openai",
-        image=image or runner_image(variant), command=(),
-        env={"MODEL_RUNNER_PORT": str(CONTAINER_PORT), "MODELS_PATH": MODELS_PATH},
-        ports=(PortBinding("127.0.0.1", port, CONTAINER_PORT),
-               *([PortBinding(gateway, port, CONTAINER_PORT)] if gateway else [])),
-        volumes=(VolumeMount(VOLUME_NAME, MODELS_PATH),),
-        gpus=variant == "cuda", labels=labels, restart="always",
-    )
-
-
-def is_runner_container(info: ContainerInfo) -> bool:
-    return info.labels.get(LABEL_ROLE) == ROLE_CONTROLLER
-
-
-def host_port_of(info: ContainerInfo) -> int | None:
-    """The host port the runner is reached on from this machine (loopback first)."""
-    best = None
-    for p in info.ports:
-        if p.host_ip in ("127.0.0.1", "0.0.0.0", "::1", "::", ""):
-            return p.host_port
-        best = best or p.host_port
-    return best
-
-
-def container_endpoint(info: ContainerInfo) -> str:
-    """How other containers reach an Engine runner: the bridge gateway binding the plugin
-    adds (e.g. http://172.17.0.1:12434); llmctl's own runner is on the `llmctl` network."""
-    for p in info.ports:
-        if p.host_ip not in ("127.0.0.1", "0.0.0.0", "::1", "::", ""):
-            return f"http://{p.host_ip}:{p.host_port}"
-    if info.labels.get(LABEL_MANAGED) == "true":
-        return f"http://{info.name}:{CONTAINER_PORT}"
-    return f"http://172.17.0.1:{host_port_of(info) or DEFAULT_PORT}"
-
-
-# --- results -----------------------------------------------------------------------------------
-@dataclass
-class RunnerUpResult:
-    action: str  # enabled | installed | created | reused | started | recreated
-    kind: str  # Docker Desktop | Docker Engine
-    method: str  # docker desktop enable | docker model install-runner | llmctl (engine API)
-    port: int
-    endpoint: str  # for processes on this machine
-    base_url: str  # OpenAI base: endpoint + /engines/v1
-    endpoint_container: str  # for containers
-    ready: bool | None
-    ready_seconds: float | None = None
-    container: str | None = None
-    image: str | None = None
-    volume: str | None = None
-    gpu: str | None = None
-    version: str | None = None
-    backends: dict[str, str] = field(default_factory=dict)
-    models: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunnerDryRun:
-    """`up model-runner --dry-run`: what `up` would do, found by reading only (no pull, no
-    registry, no container, volume or network made, Desktop's settings untouched)."""
-
-    kind: str  # Docker Desktop | Docker Engine | unknown (engine not reached)
-    method: str  # as RunnerUpResult.method
-    port: int
-    container: str  # create | install | enable | reuse | start | recreate | refuse | unknown
-    endpoint: str
-    base_url: str
-    reason: str | None = None
-    spec: ContainerSpec | None = None  # the container llmctl itself would run
-    would_run: list[str] = field(default_factory=list)  # commands (`docker ...`)
-    would_pull: list[str] = field(default_factory=list)
-    would_create: list[str] = field(default_factory=list)
-    would_remove: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    dry_run: bool = True
-
-
-@dataclass
-class RunnerDownResult:
-    action: str  # disabled | removed
-    kind: str
-    removed: list[str] = field(default_factory=list)
-    volumes_removed: list[str] = field(default_factory=list)
-    volumes_kept: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunnerStatus:
-    kind: str  # Docker Desktop | Docker Engine
-    running: bool
-    installed: bool  # a runner container exists / Desktop reports the feature
-    endpoint: str | None = None  # for host processes
-    base_url: str | None = None
-    endpoint_container: str | None = None
-    container: str | None = None
-    managed: bool = False  # made by llmctl (io.llmctl.* labels)
-    version: str | None = None
-    backends: dict[str, str] = field(default_factory=dict)
-    models: int | None = None
-    problem: str | None = None
-    fix: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-# --- the core ------------------------------------------------------------------------------------
 class ModelRunner:
     """Docker Model Runner for one connected engine. ``cli`` runs `docker model|desktop`;
     ``transport`` (an httpx transport) replaces the network in unit tests."""
@@ -339,7 +98,7 @@ class ModelRunner:
     ) -> None:
         self.engine = engine
         self.facts = engine.facts()
-        self.os_name = os_name or host_os()
+        self.os_name = os_name or place.host_os()
         self.place = detect_place(self.facts, self.os_name)
         self.cli = cli or DockerCli(engine.target, desktop=self.place.mode == "desktop")
         self.transport = transport
@@ -347,7 +106,7 @@ class ModelRunner:
 
     # -- helpers
     def _url(self, port: int) -> str:
-        return f"http://127.0.0.1:{port}"
+        return local_url(port)
 
     def _local(self) -> bool:
         return bool(self.engine.target.is_local)
@@ -357,57 +116,55 @@ class ModelRunner:
 
     def find_runners(self) -> list[ContainerInfo]:
         """Runner containers on this engine, found by the plugin's controller label."""
-        return [c for c in self.engine.list_all() if is_runner_container(c)]
+        return find_runners(self.engine)
 
     def port_conflict(self, port: int) -> ConflictError:
         """Name what holds ``port`` and the fix for it."""
-        taken = [p.host_port for _, p in self.engine.published_ports()]
-        free = next_free(port + 1, "127.0.0.1", taken)
+        published = self.engine.published_ports()
+        free = next_free(port + 1, "127.0.0.1", [p.host_port for _, p in published])
         other = f"--tcp {free}" if free else "another --tcp port"
-        kind, holder, fix = "unknown", "another program on this host", f"Use {other}."
-        for info, pub in self.engine.published_ports():
-            if pub.host_port != port:
-                continue
-            if is_runner_container(info):
-                kind = "engine-runner"
-                holder = f"the Docker Engine Model Runner container {info.name}"
-                fix = (f"Stop it with `llmctl down model-runner` (or `docker model "
-                       f"uninstall-runner`), or use {other}.")
-            else:
-                kind = "container"
-                holder = f"container {info.name} ({info.image})"
-                fix = f"Stop it (`docker stop {info.name}`), or use {other}."
-            break
-        else:
-            answer = probe(self._url(port), timeout=1.0, transport=self.transport)
-            if answer.running:
-                if self.place.mode == "desktop":
-                    kind = "desktop-runner"
-                    holder = "Docker Desktop's Model Runner (host-side TCP)"
-                else:
-                    kind = "desktop-runner"
-                    holder = ("a Docker Model Runner this engine does not run (Docker "
-                              "Desktop's host-side TCP, or a manual install)")
-                fix = ("Turn Desktop's off with `docker desktop disable model-runner`, move it "
-                       f"with `docker desktop enable model-runner --tcp {free or 'PORT'}`, "
-                       f"or use {other}.")
-            else:
-                proc = process_holding(port) if self._local() else None
-                if proc:
-                    kind, holder = "process", f"host process {proc}"
-                    fix = f"Stop that process, or use {other}."
+        holder = who_holds(port, published=published, identify=self._identify,
+                           process=process_holding if self._local() else None)
+        kind, what, fix = self._words(holder, other, free)
         return ConflictError(
-            f"port {port} on 127.0.0.1 is taken by {holder}", fix,
-            details={"port": port, "holder": holder, "holder_kind": kind,
+            f"port {port} on 127.0.0.1 is taken by {what}", fix,
+            details={"port": port, "holder": what, "holder_kind": kind,
                      "suggested_port": free},
         )
+
+    def _identify(self, port: int) -> Heard | None:
+        """A Model Runner, or None: the port is known to be held, so a refused connection
+        does not make it free here."""
+        answer = probe(self._url(port), timeout=1.0, transport=self.transport)
+        return Heard("model-runner", answer.detail) if answer.running else None
+
+    def _words(self, holder: PortHolder, other: str, free: int | None) -> tuple[str, str, str]:
+        """(holder kind, who it is, the fix) for a port conflict's message."""
+        c = holder.container
+        if c is not None and is_runner_container(c):
+            return ("engine-runner", f"the Docker Engine Model Runner container {c.name}",
+                    f"Stop it with `llmctl down model-runner` (or `docker model "
+                    f"uninstall-runner`), or use {other}.")
+        if c is not None:
+            return ("container", f"container {c.name} ({c.image})",
+                    f"Stop it (`docker stop {c.name}`), or use {other}.")
+        if holder.kind == "model-runner":
+            what = ("Docker Desktop's Model Runner (host-side TCP)" if self.place.mode ==
+                    "desktop" else "a Docker Model Runner this engine does not run (Docker "
+                    "Desktop's host-side TCP, or a manual install)")
+            return ("desktop-runner", what,
+                    "Turn Desktop's off with `docker desktop disable model-runner`, move it "
+                    f"with `docker desktop enable model-runner --tcp {free or 'PORT'}`, "
+                    f"or use {other}.")
+        if holder.process:
+            return ("process", f"host process {holder.process}",
+                    f"Stop that process, or use {other}.")
+        return "unknown", "another program on this host", f"Use {other}."
 
     # -- up
     def up(self, port: int = DEFAULT_PORT, *, gpu: str = "auto", wait: bool = True,
            timeout: float = DEFAULT_TIMEOUT, recreate: bool = False) -> RunnerUpResult:
-        validate_port(port, "--tcp")
-        if gpu not in GPU_CHOICES:
-            raise UsageError(f"--gpu {gpu!r} is not one of {', '.join(GPU_CHOICES)}")
+        check_options(port, gpu)
         if self.place.mode == "desktop":
             return self._up_desktop(port, gpu, wait, timeout)
         return self._up_engine(port, gpu, wait, timeout, recreate)
@@ -416,9 +173,7 @@ class ModelRunner:
     def plan_up(self, port: int = DEFAULT_PORT, *, gpu: str = "auto",
                 recreate: bool = False) -> RunnerDryRun:
         """What :meth:`up` would do, reading the engine, the port and the plugin only."""
-        validate_port(port, "--tcp")
-        if gpu not in GPU_CHOICES:
-            raise UsageError(f"--gpu {gpu!r} is not one of {', '.join(GPU_CHOICES)}")
+        check_options(port, gpu)
         url = self._url(port)
         plan = RunnerDryRun(kind=self.place.kind, method="", port=port, container="unknown",
                             endpoint=url, base_url=url + OPENAI_PATH)
@@ -791,111 +546,8 @@ class ModelRunner:
         """Never raises for an unreachable or absent runner: that is reported."""
         try:
             if self.place.mode == "desktop":
-                return self._status_desktop(timeout)
-            return self._status_engine(timeout)
+                return desktop_status(self.place, self.cli, timeout, self.transport)
+            return engine_status(self.engine, timeout, self.transport)
         except LlmctlError as exc:
             return RunnerStatus(kind=self.place.kind, running=False, installed=False,
                                 problem=exc.message, fix=exc.hint)
-
-    def _status_engine(self, timeout: float) -> RunnerStatus:
-        runners = self.find_runners()
-        if not runners:
-            st = RunnerStatus(kind="Docker Engine", running=False, installed=False,
-                              problem="no Model Runner container on this engine",
-                              fix="llmctl up model-runner --tcp 12434")
-            if self._local():
-                answer = probe(self._url(DEFAULT_PORT), timeout=timeout,
-                               transport=self.transport)
-                if answer.running:
-                    st.running = True
-                    st.endpoint = answer.url
-                    st.base_url = answer.url + OPENAI_PATH
-                    st.backends, st.version = answer.backends, answer.version
-                    st.models = None if answer.models is None else len(answer.models)
-                    st.problem = None
-                    st.fix = None
-                    st.notes.append(f"a Model Runner answers at {answer.url} but is not a "
-                                    "container of this engine (Docker Desktop or a manual "
-                                    "install)")
-            return st
-        info = runners[0]
-        port = host_port_of(info)
-        st = RunnerStatus(
-            kind="Docker Engine", running=info.running, installed=True, container=info.name,
-            managed=info.labels.get(LABEL_MANAGED) == "true",
-            endpoint=self._url(port) if port else None,
-            endpoint_container=container_endpoint(info) + OPENAI_PATH,
-        )
-        st.base_url = st.endpoint + OPENAI_PATH if st.endpoint else None
-        if not info.running:
-            st.problem = f"the runner container is {info.state}"
-            st.fix = "llmctl up model-runner" + (f" --tcp {port}" if port else "")
-            return st
-        if not port:
-            st.running = False
-            st.problem = "the runner container publishes no port"
-            st.fix = "llmctl down model-runner && llmctl up model-runner --tcp 12434"
-            return st
-        if not self._local():
-            st.notes.append("the daemon is remote: its 127.0.0.1 is not this machine's")
-            return st
-        self._apply_probe(st, probe(self._url(port), timeout=timeout,
-                                    transport=self.transport))
-        if st.problem:
-            st.fix = f"See `docker logs {info.name}`."
-        return st
-
-    def _apply_probe(self, st: RunnerStatus, answer: RunnerProbe) -> None:
-        st.running = answer.running
-        if answer.backends:
-            st.backends = answer.backends
-        st.version = answer.version or st.version
-        st.models = None if answer.models is None else len(answer.models)
-        if answer.reason != "ok":
-            st.problem = answer.detail
-
-    def _status_desktop(self, timeout: float) -> RunnerStatus:
-        st = RunnerStatus(kind="Docker Desktop", running=False, installed=True,
-                          endpoint_container=DESKTOP_CONTAINER_URL + OPENAI_PATH)
-        version = parse_version(self.place.desktop_version)
-        if version is not None and version[:2] < DESKTOP_MIN:
-            st.installed = False
-            st.problem = (f"Docker Desktop {self.place.desktop_version} is too old for "
-                          "Model Runner (4.40 or later)")
-            st.fix = "Update Docker Desktop."
-            return st
-        try:
-            cli_status = self.cli.model_status(timeout=10)
-        except PluginMissing as exc:
-            st.installed = False
-            st.problem, st.fix = exc.message, exc.hint
-            return st
-        st.running = cli_status.running
-        st.backends = cli_status.backends
-        if cli_status.endpoint:
-            st.endpoint_container = cli_status.endpoint.rstrip("/").removesuffix("/v1") \
-                .removesuffix("/engines") + OPENAI_PATH
-        if not cli_status.running:
-            st.problem = "Model Runner is not running in Docker Desktop (disabled in settings?)"
-            st.fix = ("llmctl up model-runner --tcp 12434 (or Settings > AI > Enable Docker "
-                      "Model Runner)")
-            return st
-        host = _base_of(cli_status.endpoint_host) or self._url(DEFAULT_PORT)
-        answer = probe(host, timeout=timeout, transport=self.transport)
-        if answer.running:
-            st.endpoint, st.base_url = host, host + OPENAI_PATH
-            self._apply_probe(st, answer)
-            st.running = True
-        else:
-            st.problem = (f"host-side TCP is not enabled (nothing answers as a runner at "
-                          f"{host}: {answer.detail})")
-            st.fix = "llmctl up model-runner --tcp 12434"
-        return st
-
-
-def _base_of(endpoint: str | None) -> str | None:
-    """http://127.0.0.1:12434/engines/v1/ -> http://127.0.0.1:12434."""
-    if not endpoint:
-        return None
-    m = re.match(r"(https?://[^/]+)", endpoint)
-    return m.group(1) if m else None

@@ -1,0 +1,264 @@
+"""One in-memory Docker engine for tests: stands in for a connected daemon, that is for
+``llmctl.engine.docker_engine.DockerEngine`` (what ``llmctl.engine.connect()`` returns).
+
+Its public methods are the real class's, with the same signatures (a test compares them),
+the same return values and the same errors for the cases the real one handles: a name taken
+(ConflictError, ``details["reason"] == "name"``), an image not present (NotFoundError), a
+host port another running container publishes (PortTakenOnStart when created, ServerError
+when started), a volume still in use (ConflictError), a missing container on ``start``
+(docker's own NotFound, which the real method lets through). tests/integration/
+test_fake_engine.py runs the same scenario against the real engine and this one.
+
+What the daemon holds is plain data the test sets and reads:
+
+- ``containers``: name -> ContainerInfo; ``volumes``: name -> labels; ``images``,
+  ``networks``: sets of names; ``logs``: container name -> its log lines;
+- what it says about itself: ``facts`` (an EngineFacts), or ``recorded``, the name (or the
+  loaded document) of a recorded ``docker info``/``docker version`` pair in
+  tests/fixtures/engines/, which also gives ``client.info()``/``client.version()`` and the
+  daemon target; neither: the recorded Docker Engine 20.10 on Linux;
+- what the code under test did: ``created``, ``started``, ``removed`` (every name asked
+  for, found or not), ``pulled``;
+- knobs: ``race`` (the next ``run`` loses to a twin created first: 409), ``read_only``
+  (any call that would change the daemon fails the test: dry runs), ``gateway`` (the default
+  bridge's gateway, None for none).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from llmctl.engine import ContainerInfo, DaemonTarget, EngineFacts
+from llmctl.engine.docker_engine import NETWORK, PortTakenOnStart, facts_from
+from llmctl.engine.model import PublishedPort
+from llmctl.errors import ConflictError, NotFoundError, ServerError
+from llmctl.plan import LABEL_INSTANCE, LABEL_MANAGED, ContainerSpec
+from llmctl.progress import ProgressEvent, ProgressSink, null_sink
+
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "engines"
+LOCAL = DaemonTarget("unix:///var/run/docker.sock", "default", "default")
+
+
+def recorded_engine(name: str) -> dict[str, Any]:
+    """A recorded daemon (tests/fixtures/engines/NAME.json): ``info``, ``version``, the
+    ``target`` it was reached at and the ``host`` it runs on."""
+    doc: dict[str, Any] = json.loads((RECORDED / f"{name}.json").read_text())
+    return doc
+
+
+class FakeEngine:
+    """A connected Docker daemon as data (see the module docstring)."""
+
+    def __init__(
+        self,
+        facts: EngineFacts | None = None,
+        containers: Iterable[ContainerInfo] = (),
+        *,
+        recorded: str | Mapping[str, Any] | None = None,
+        target: DaemonTarget | None = None,
+        volumes: Mapping[str, Mapping[str, str]] | Iterable[str] | None = None,
+        images: Iterable[str] | None = None,
+        network: bool = False,
+        gateway: str | None = "172.17.0.1",
+        logs: Mapping[str, list[str]] | None = None,
+        read_only: bool = False,
+    ) -> None:
+        if facts is not None and recorded is not None:
+            raise TypeError("give facts or recorded documents, not both")
+        docs: dict[str, Any] | None = None
+        if isinstance(recorded, Mapping):
+            docs = dict(recorded)
+        elif facts is None:
+            docs = recorded_engine(recorded or "engine-linux")
+        self._facts = facts
+        self._docs = docs
+        self.target = target or (DaemonTarget(**docs["target"]) if docs else LOCAL)
+        self.client = SimpleNamespace(info=self._info_doc, version=self._version_doc)
+        self.containers: dict[str, ContainerInfo] = {c.name: c for c in containers}
+        # A container's image and volumes exist unless the test says otherwise.
+        if volumes is None:
+            volumes = [v for c in self.containers.values() for v in c.volumes]
+        if isinstance(volumes, Mapping):
+            self.volumes = {name: dict(labels) for name, labels in volumes.items()}
+        else:
+            self.volumes = {name: {LABEL_MANAGED: "true"} for name in volumes}
+        self.images: set[str] = set(
+            images if images is not None else (c.image for c in self.containers.values()))
+        self.networks: set[str] = {"bridge", "host", "none"} | ({NETWORK} if network else set())
+        self.gateway = gateway
+        self.logs: dict[str, list[str]] = {k: list(v) for k, v in (logs or {}).items()}
+        self.read_only = read_only
+        self.race = False
+        self.created: list[str] = []
+        self.started: list[str] = []
+        self.removed: list[str] = []
+        self.pulled: list[str] = []
+
+    def add(self, *containers: ContainerInfo) -> None:
+        """Containers someone else made (another tool, a user, an earlier run)."""
+        for c in containers:
+            self.containers[c.name] = c
+            self.images.add(c.image)
+            for v in c.volumes:
+                self.volumes.setdefault(v, {LABEL_MANAGED: "true"})
+
+    # --- facts ---------------------------------------------------------------------------
+    def facts(self) -> EngineFacts:
+        if self._facts is not None:
+            return self._facts
+        assert self._docs is not None
+        return facts_from(self._docs["info"], self._docs["version"])
+
+    def _info_doc(self) -> dict[str, Any]:
+        return dict(self._recorded()["info"])
+
+    def _version_doc(self) -> dict[str, Any]:
+        return dict(self._recorded()["version"])
+
+    def _recorded(self) -> dict[str, Any]:
+        if self._docs is None:
+            raise AssertionError("this FakeEngine was given facts, not recorded documents: "
+                                 "pass recorded=NAME for client.info()/version()")
+        return self._docs
+
+    @property
+    def address_host(self) -> str:
+        return self.target.address_host
+
+    # --- containers ----------------------------------------------------------------------
+    def get(self, name: str) -> ContainerInfo | None:
+        return self.containers.get(name)
+
+    def list_managed(self, **labels: str) -> list[ContainerInfo]:
+        want = {LABEL_MANAGED: "true", **labels}
+        return [c for c in self.containers.values()
+                if all(c.labels.get(k) == v for k, v in want.items())]
+
+    def list_all(self) -> list[ContainerInfo]:
+        return list(self.containers.values())
+
+    def run(self, spec: ContainerSpec) -> ContainerInfo:
+        self._writes("created a container")
+        # in the real one's order: network and volumes, create (409, 404), start
+        self.ensure_network()
+        for v in spec.volumes:
+            self.ensure_volume(v.name, {LABEL_MANAGED: "true", LABEL_INSTANCE: spec.instance})
+        if self.race:  # another `up` created the same name between our look and our create
+            self.race = False
+            self.containers[spec.name] = _info(spec)
+        if spec.name in self.containers:
+            raise ConflictError(f"a container named {spec.name} already exists",
+                                details={"reason": "name"})
+        if spec.image not in self.images:
+            raise NotFoundError(f"image {spec.image} is not present")
+        made = _info(spec)
+        if self._port_taken(made):  # refused at start: what was created is removed
+            raise PortTakenOnStart(f"port {spec.bind}:{spec.host_port} is already in use",
+                                   details={"port": spec.host_port})
+        self.containers[spec.name] = made
+        self.created.append(spec.name)
+        return made
+
+    def start(self, name: str) -> ContainerInfo:
+        self._writes("started a container")
+        if name not in self.containers:
+            import docker  # the real Engine.start lets docker's NotFound through
+
+            raise docker.errors.NotFound(f"No such container: {name}")
+        running = replace(self.containers[name], state="running", exit_code=0)
+        taken = self._port_taken(running)
+        if taken:
+            raise ServerError(f"Docker could not start {name}: driver failed programming "
+                              f"external connectivity: Bind for {taken} failed: port is "
+                              "already allocated", "See `docker logs " + name + "`.")
+        self.containers[name] = running
+        self.started.append(name)
+        return running
+
+    def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
+        self._writes("removed a container")
+        self.removed.append(name)
+        return self.containers.pop(name, None) is not None
+
+    def logs_tail(self, name: str, lines: int = 20) -> list[str]:
+        if name not in self.containers:
+            return []
+        return self.logs.get(name, [])[-lines:]
+
+    # --- volumes and networks --------------------------------------------------------------
+    def ensure_network(self) -> None:
+        self._writes("created a network")
+        self.networks.add(NETWORK)
+
+    def has_network(self, name: str = NETWORK) -> bool:
+        return name in self.networks
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
+        self._writes("created a volume")
+        self.volumes.setdefault(name, dict(labels))
+
+    def bridge_gateway(self) -> str | None:
+        return self.gateway
+
+    def volume_labels(self, name: str) -> dict[str, str] | None:
+        labels = self.volumes.get(name)
+        return None if labels is None else dict(labels)
+
+    def remove_volume(self, name: str) -> bool:
+        self._writes("removed a volume")
+        if name not in self.volumes:
+            return False
+        if any(name in c.volumes for c in self.containers.values()):
+            raise ConflictError(
+                f"volume {name} is still in use by a container",
+                "Stop the container that uses it first (`docker ps -a --filter "
+                f"volume={name}`).",
+            )
+        del self.volumes[name]
+        return True
+
+    # --- images ----------------------------------------------------------------------------
+    def image_present(self, image: str) -> bool:
+        return image in self.images
+
+    def pull_image(
+        self, image: str, on_event: ProgressSink = null_sink, *, stall_timeout: float = 120.0,
+        alternative: str | None = None,
+    ) -> None:
+        self._writes("pulled an image")
+        on_event(ProgressEvent("image", "pulling", subject=image))
+        self.pulled.append(image)
+        self.images.add(image)
+        on_event(ProgressEvent("image", "pulled", done=True, subject=image))
+
+    # --- ports -------------------------------------------------------------------------------
+    def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
+        return [(c, p) for c in self.containers.values() if c.running for p in c.ports]
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _writes(self, what: str) -> None:
+        if self.read_only:
+            raise AssertionError(f"a dry run {what}")
+
+    def _port_taken(self, new: ContainerInfo) -> str | None:
+        """The first ``ip:port`` of ``new`` that a running container already publishes (the
+        same address, or either of them on every address)."""
+        held = [p for c, p in self.published_ports() if c.name != new.name]
+        for p in new.ports:
+            if any(h.host_port == p.host_port and (h.host_ip == p.host_ip or {h.host_ip, p.host_ip}
+                                                   & {"0.0.0.0", "::"}) for h in held):
+                return f"{p.host_ip}:{p.host_port}"
+        return None
+
+
+def _info(spec: ContainerSpec) -> ContainerInfo:
+    """What inspecting the running container made from ``spec`` shows."""
+    return ContainerInfo(
+        id=spec.name, name=spec.name, state="running", image=spec.image,
+        labels=dict(spec.labels), volumes=tuple(v.name for v in spec.volumes), exit_code=0,
+        ports=tuple(PublishedPort(p.host_ip, p.host_port, p.container_port) for p in spec.ports))
