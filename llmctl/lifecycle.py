@@ -445,7 +445,8 @@ def up(
     elif action == "started":
         engine.start(spec.name)
 
-    info = engine.get(spec.name)
+    # A container reused as it runs was inspected a moment ago: no need to ask again.
+    info = existing if action == "reused" and existing is not None else engine.get(spec.name)
     if info is None:
         raise ended_error("removed", None, when="while it was starting")
     server = server_from(info, engine.address_host)
@@ -471,11 +472,15 @@ def up(
         current = engine.get(spec.name)
         return (current.state, current.exit_code) if current else ("removed", None)
 
+    def watch(wake: Callable[[], None]) -> Callable[[], None]:
+        # An exit, a removal or a health change wakes the wait at once (not at its next look).
+        return engine.watch(spec.name, lambda _event: wake()).close
+
     try:
         result.ready_seconds = wait_ready(
             result.endpoint, profile.readiness, timeout=timeout or profile.readiness.timeout,
             container_state=state, logs=lambda: engine.logs_tail(spec.name), on_wait=on_wait,
-            kind=profile.kind, model=spec.model, on_status=on_status,
+            kind=profile.kind, model=spec.model, on_status=on_status, watch=watch,
         )
         result.ready = True
     except BaseException:
