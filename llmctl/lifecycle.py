@@ -35,7 +35,7 @@ from llmctl.plan import (
 from llmctl.ports import PortHolder, next_free, port_free, process_holding, who_holds
 from llmctl.profiles import Profile, Readiness
 from llmctl.progress import ProgressSink, null_sink
-from llmctl.readiness import WaitStatus, check_once, ended_error, wait_ready
+from llmctl.readiness import WaitStatus, check_once, ended_error, wait_ready, warm_up
 
 if TYPE_CHECKING:
     from llmctl.backends.identify import Answer
@@ -411,6 +411,9 @@ def up(
               "recreate": "recreated"}[action]
 
     created_here = False
+    made: ContainerInfo | None = None  # as `run` inspected it once started
+    if wait and action != "reused":
+        warm_up()  # the first look's imports, while the daemon creates and starts it
     if existing is None:
         if engine.target.is_local and not port_free(spec.host_port, spec.bind):
             # Another `up` of the same instance may have won the race since we looked.
@@ -423,7 +426,7 @@ def up(
                 # The progress sink says "pulling IMAGE" (once): no note of our own.
                 engine.pull_image(spec.image, progress, alternative="--image REF")
             try:
-                engine.run(spec)
+                made = engine.run(spec)
                 created_here = True
             except ConflictError as exc:
                 if exc.details.get("reason") == "name":
@@ -445,8 +448,8 @@ def up(
     elif action == "started":
         engine.start(spec.name)
 
-    # A container reused as it runs was inspected a moment ago: no need to ask again.
-    info = existing if action == "reused" and existing is not None else engine.get(spec.name)
+    # What was just created or found running was inspected a moment ago: not asked again.
+    info = made or (existing if action == "reused" else None) or engine.get(spec.name)
     if info is None:
         raise ended_error("removed", None, when="while it was starting")
     server = server_from(info, engine.address_host)

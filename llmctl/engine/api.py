@@ -6,7 +6,8 @@ Two transports speak it:
   for ``unix://`` and plain ``tcp://`` daemons (the local engine, Docker Desktop, CI's
   ``tcp://docker:2375``). No docker SDK, requests or urllib3 import and no version
   negotiation: those cost 60 to 110 ms per process, more than `up` on a running server or
-  `down` need for their work (docs/performance.md). One keep-alive connection is reused.
+  `down` need for their work (docs/performance.md). Connections are kept alive and reused;
+  requests from several threads at once each get their own.
 - :class:`SdkTransport`: the docker SDK's HTTP session, for everything else (``ssh://``,
   TLS, Windows named pipes), where the SDK's connection code is worth its import.
 
@@ -113,7 +114,7 @@ _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
 class SocketTransport:
     """``unix:///path`` or ``tcp://host:port`` (no TLS), with ``http.client``."""
 
-    def __init__(self, host: str, timeout: float = 60.0) -> None:
+    def __init__(self, host: str, timeout: float = 30.0) -> None:
         self.host = host
         self.timeout = timeout
         parts = urlsplit(host)
@@ -124,7 +125,8 @@ class SocketTransport:
             self._unix, self._addr = None, (parts.hostname or "127.0.0.1", parts.port or 2375)
         else:
             raise ValueError(f"no socket transport for {host}")
-        self._conn: http.client.HTTPConnection | None = None
+        # Kept-alive connections not in use: requests from several threads each take one.
+        self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
     @staticmethod
@@ -143,39 +145,44 @@ class SocketTransport:
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if data is not None else {}
         url = _query(path, params)
-        with self._lock:
-            for attempt in (1, 2):
-                reused = self._conn is not None
-                conn = self._conn or self._new(self.timeout)
-                self._conn = None
-                try:
-                    if conn.sock is None:
-                        conn.connect()
-                    assert conn.sock is not None
-                    conn.sock.settimeout(timeout or self.timeout)
-                    conn.request(method, url, body=data, headers=headers)
-                    response = conn.getresponse()
-                    reply = Reply(response.status, response.read())
-                except _STALE as exc:
-                    conn.close()
-                    if reused and attempt == 1:
-                        continue
-                    raise TransportError(str(exc) or type(exc).__name__) from exc
-                except (OSError, http.client.HTTPException) as exc:
-                    conn.close()
-                    raise TransportError(str(exc) or type(exc).__name__) from exc
-                if response.will_close:
-                    conn.close()
-                else:
-                    self._conn = conn
-                return reply
+        for attempt in (1, 2):
+            with self._lock:  # a kept-alive connection if one is idle, else a new one
+                conn = self._idle.pop() if self._idle else None
+            reused = conn is not None
+            conn = conn or self._new(timeout or self.timeout)  # the connect's timeout too
+            try:
+                if conn.sock is None:
+                    conn.connect()
+                assert conn.sock is not None
+                conn.sock.settimeout(timeout or self.timeout)
+                conn.request(method, url, body=data, headers=headers)
+                response = conn.getresponse()
+                reply = Reply(response.status, response.read())
+            except _STALE as exc:
+                conn.close()
+                if reused and attempt == 1:
+                    continue
+                raise TransportError(str(exc) or type(exc).__name__) from exc
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                raise TransportError(str(exc) or type(exc).__name__) from exc
+            if response.will_close:
+                conn.close()
+            else:
+                with self._lock:
+                    self._idle.append(conn)
+            return reply
         raise AssertionError("unreachable")
 
     def events(self, filters: dict[str, list[str]]) -> Stream:
-        conn = self._new(None)  # its own connection, no read timeout: it waits for events
+        # A connection of its own: connecting and the answer's head within the timeout,
+        # then no read timeout (events come when they come).
+        conn = self._new(self.timeout)
         try:
             conn.request("GET", _query("/events", {"filters": json.dumps(filters)}))
             response = conn.getresponse()
+            if conn.sock is not None:
+                conn.sock.settimeout(None)
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise TransportError(str(exc) or type(exc).__name__) from exc
@@ -187,9 +194,9 @@ class SocketTransport:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 class _SocketStream:
@@ -237,10 +244,9 @@ class SdkTransport:
                 body: Any = None, timeout: float | None = None) -> Reply:
         import requests
 
-        url = f"{self.api.base_url}/v{self.api.api_version}{path}"
+        url = f"{self.api.base_url}/v{self.api.api_version}{_query(path, params)}"
         try:
-            r = self.api.request(method, url, params=dict(params or {}) or None,
-                                 json=body, timeout=timeout or self.api.timeout)
+            r = self.api.request(method, url, json=body, timeout=timeout or self.api.timeout)
         except (requests.exceptions.RequestException, OSError) as exc:
             raise TransportError(str(exc)[:300]) from exc
         return Reply(r.status_code, r.content)
