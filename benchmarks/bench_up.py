@@ -8,6 +8,9 @@ alike; read the ratios. Per round:
   manual new       `docker run -d -p 127.0.0.1:P:PORT -v VOL:PATH IMAGE`, then `curl` every
                    10 ms until `GET /` answers (argument lists, no shell)
   docker rm -f     removing that container
+  manual new, --network llmctl
+                   the same on llmctl's network, where `up` puts its servers: what that
+                   network adds to a container's start (a user-defined network's DNS), apart
   up new           `llmctl up ollama --name N --image IMAGE --port P` (a new container)
   up again         the same command while that container runs and is ready
   status           `llmctl status` (every container llmctl manages, with a health check)
@@ -141,11 +144,12 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, check: bool = True)
     return took
 
 
-def manual_new(image: str, port: int, name: str, volume: str, timeout: float = 60) -> float:
+def manual_new(image: str, port: int, name: str, volume: str, timeout: float = 60,
+               network: list[str] | None = None) -> float:
     """docker run, then curl every 10 ms until GET / answers: seconds from the start."""
     url = f"http://127.0.0.1:{port}/"
     t0 = time.perf_counter()
-    subprocess.run(["docker", "run", "-d", "--name", name,
+    subprocess.run(["docker", "run", "-d", "--name", name, *(network or []),
                     "-p", f"127.0.0.1:{port}:{CONTAINER_PORT}", "-v", f"{volume}:{VOLUME_TARGET}",
                     image], capture_output=True, check=True)
     while subprocess.run(["curl", "-sf", "-o", "/dev/null", "--max-time", "2", url],
@@ -238,12 +242,17 @@ def main() -> None:
     def manual_round() -> None:
         add("manual new", manual_new(image, port, manual_name, manual_volume))
         add("docker rm -f", timed(["docker", "rm", "-f", manual_name]))
+        # The same on llmctl's network (where `up` puts its servers, so that other
+        # containers reach them by name): what that network adds to a start, apart.
+        add("manual new, --network llmctl", manual_new(
+            image, port, manual_name, manual_volume, network=["--network", "llmctl"]))
+        timed(["docker", "rm", "-f", manual_name])
 
     try:
-        # Warm-up: bytecode written, image layers and volumes made, caches filled.
-        manual_round()
+        # Warm-up: bytecode written, image layers, volumes and llmctl's network made.
         for label in trees:
             llmctl_round(label)
+        manual_round()
         samples.clear()
         rounds: list[Callable[[], None]] = [manual_round] + [
             (lambda lb=label: llmctl_round(lb)) for label in trees]  # type: ignore[misc]
@@ -312,6 +321,8 @@ def report(samples: dict[str, list[float]], trees: dict[str, Path | None], image
         manual, rm = med("manual new"), med("docker rm -f")
         targets += [
             (label, "up new - manual new", med(f"{label}: up new") - manual, "ms", "<= 150"),
+            (label, "up new - manual new on llmctl's network",
+             med(f"{label}: up new") - med("manual new, --network llmctl"), "ms", "(<= 150)"),
             (label, "up again / status", med(f"{label}: up again") / med(f"{label}: status"),
              "x", "<= 1.5"),
             (label, "up again / manual new", med(f"{label}: up again") / manual, "x", "<= 1.0"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -588,5 +587,7 @@ def status(engine: Engine, *, health_timeout: float = 1.5,
 
     if not servers:
         return []
+    from concurrent.futures import ThreadPoolExecutor  # here: `up` and `down` need none
+
     with ThreadPoolExecutor(max_workers=min(8, len(servers))) as pool:
         return list(pool.map(health, servers))
