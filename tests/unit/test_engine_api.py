@@ -140,6 +140,11 @@ class UnixServer:
                         return
                     buf += chunk
                 head, _, buf = buf.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(buf) < length:  # the request's body is read, not answered
+                    buf += conn.recv(4096)
+                buf = buf[length:]
                 if not self.respond(conn, head.decode()):
                     return
 
@@ -173,6 +178,61 @@ def test_a_kept_alive_connection_closed_by_the_daemon_is_sent_again(sock_dir: Pa
         assert [(r.status, r.body) for r in replies] == [(200, b"OK")] * 3
         assert server.connections == 3
         api.close()
+    finally:
+        server.close()
+
+
+def test_answers_of_every_shape_are_read_on_one_kept_alive_connection(sock_dir: Path) -> None:
+    # What the daemon sends: 204 and 304 without a body, a document with its length, logs
+    # in chunks (with a chunk extension and a trailer), a 404 with its message.
+    answers = iter([
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+        b'{"Id":"c1"}',
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"6;ext=1\r\nhello \r\n5\r\nworld\r\n0\r\nX-Trailer: 1\r\n\r\n",
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 37\r\n"
+        b'\r\n{"message":"No such container: nope"}',
+    ])
+    seen: list[str] = []
+
+    def respond(conn: socket.socket, request: str) -> bool:
+        seen.append(request.split("\r\n")[0])
+        conn.sendall(next(answers))
+        return True  # keep the connection
+
+    server = UnixServer(sock_dir / "k.sock", respond)
+    try:
+        api = SocketTransport(f"unix://{server.path}")
+        got = [api.request("POST", "/containers/c1/start"),
+               api.request("POST", "/containers/c1/stop", params={"t": 10}),
+               api.request("POST", "/containers/create", params={"name": "c1"},
+                           body={"Image": "i"}),
+               api.request("GET", "/containers/c1/logs", params={"stdout": True}),
+               api.request("GET", "/containers/nope/json")]
+        assert [(r.status, r.body) for r in got[:4]] == [
+            (204, b""), (304, b""), (200, b'{"Id":"c1"}'), (200, b"hello world")]
+        assert (got[4].status, got[4].message) == (404, "No such container: nope")
+        assert seen == ["POST /containers/c1/start HTTP/1.1", "POST /containers/c1/stop?t=10 "
+                        "HTTP/1.1", "POST /containers/create?name=c1 HTTP/1.1",
+                        "GET /containers/c1/logs?stdout=1 HTTP/1.1",
+                        "GET /containers/nope/json HTTP/1.1"]
+        assert server.connections == 1
+        api.close()
+    finally:
+        server.close()
+
+
+def test_an_answer_cut_short_is_a_transport_error(sock_dir: Path) -> None:
+    def respond(conn: socket.socket, request: str) -> bool:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"Id\"")
+        return False
+
+    server = UnixServer(sock_dir / "c.sock", respond)
+    try:
+        with pytest.raises(TransportError, match="inside an answer"):
+            SocketTransport(f"unix://{server.path}").request("GET", "/containers/c1/json")
     finally:
         server.close()
 
