@@ -410,9 +410,7 @@ def up(
               "recreate": "recreated"}[action]
 
     created_here = False
-    made: ContainerInfo | None = None  # as `run` inspected it once started
-    if wait and action != "reused":
-        warm_up()  # the first look's imports, while the daemon creates and starts it
+    made: ContainerInfo | None = None  # as `run` or `start` inspected it once started
     if existing is None:
         if engine.target.is_local and not port_free(spec.host_port, spec.bind):
             # Another `up` of the same instance may have won the race since we looked.
@@ -424,6 +422,8 @@ def up(
             if not engine.image_present(spec.image):
                 # The progress sink says "pulling IMAGE" (once): no note of our own.
                 engine.pull_image(spec.image, progress, alternative="--image REF")
+            if wait:
+                warm_up()  # the first look's imports, while the daemon creates and starts it
             try:
                 made = engine.run(spec)
                 created_here = True
@@ -445,7 +445,9 @@ def up(
                 else:
                     raise
     elif action == "started":
-        engine.start(spec.name)
+        if wait:
+            warm_up()
+        made = engine.start(spec.name)
 
     # What was just created or found running was inspected a moment ago: not asked again.
     info = made or (existing if action == "reused" else None) or engine.get(spec.name)

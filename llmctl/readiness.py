@@ -206,8 +206,7 @@ def wait_ready(
         if state not in ("running", "created"):
             raise ended_error(state, code, logs)
 
-    with contextlib.ExitStack() as stack:
-        client = stack.enter_context(make_client(base_url, timeout=2.0, connect_timeout=2.0))
+    with make_client(base_url, timeout=2.0, connect_timeout=2.0) as client:
         try:
             while True:
                 if woken.is_set():  # the container changed: see how before asking it again
