@@ -36,6 +36,8 @@ COMMAND_MODULES = [
     "chat",
     "endpoint",
     "profiles",
+    "lock",
+    "verify",
 ]
 
 app = typer.Typer(
