@@ -11,8 +11,9 @@ its own API:
   lists the weights blobs with their sizes. Ollama cannot pull by digest
   (ollama/ollama#6886): a lock verifies its models but cannot enforce them.
 - Docker Model Runner: ``GET /models`` gives each model's id, which is its manifest digest
-  (``sha256:<hex>``), and its tags; the runner pulls ``repo@sha256:...``. Its API lists no
-  blobs: the manifest digest covers them.
+  (``sha256:<hex>``), and its tags (one entry per tag; an untagged model has no name to be
+  used by and is left out); the runner pulls ``repo@sha256:...``. Its API lists no blobs:
+  the manifest digest covers them.
 - Other servers (vLLM, TGI, llama.cpp, LocalAI) serve the model they were started with: it
   is part of the container's spec (its hash), not a model store to list.
 
@@ -172,9 +173,10 @@ def observe(engine: Engine, info: ContainerInfo, *, timeout: float = DEFAULT_TIM
     return observed
 
 
-def read_models(runtime: str, url: str, *, timeout: float = DEFAULT_TIMEOUT
-                ) -> list[LockedModel]:
-    """The models of the server at ``url`` (its root) with their manifest digests. Raises
+def read_models(runtime: str, url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                untagged: bool = False) -> list[LockedModel]:
+    """The models of the server at ``url`` (its root) with their manifest digests
+    (``untagged``: Model Runner's untagged models too, named by their digest). Raises
     ServerError (unreachable, not answering in ``timeout`` seconds, a bad answer)."""
     import httpx
 
@@ -191,7 +193,7 @@ def read_models(runtime: str, url: str, *, timeout: float = DEFAULT_TIMEOUT
                             connect_timeout=min(timeout, 3.0)) as client:
             if runtime == OLLAMA:
                 return _ollama_models(client)
-            return _runner_models(client)
+            return _runner_models(client, untagged)
     except httpx.HTTPError as exc:
         raise ServerError(f"cannot list the models at {url}: "
                           f"{describe_transport_error(exc)}") from None
@@ -213,7 +215,7 @@ def _ollama_models(client: Any) -> list[LockedModel]:
     return out
 
 
-def _runner_models(client: Any) -> list[LockedModel]:
+def _runner_models(client: Any, untagged: bool = False) -> list[LockedModel]:
     from llmctl.backends import model_runner
 
     out = []
@@ -222,9 +224,11 @@ def _runner_models(client: Any) -> list[LockedModel]:
         if digest is None:
             raise ServerError(f"Model Runner lists a model with the id {m.id!r}, not "
                               "sha256:<64 hex>")
-        # A model with several tags is one manifest under several names: one entry each,
-        # so a tag that moves is seen; an untagged model is known by its id.
-        for name in m.tags or (digest,):
+        # A model with several tags is one manifest under several names: one entry each, so
+        # a tag that moves is seen. An untagged model (left behind when its tag moved to a
+        # re-pushed one, or pulled by digest and not tagged yet) has no name to use it by:
+        # not listed (unless asked for: `--frozen` looks for bytes it can tag).
+        for name in m.tags or ((digest,) if untagged else ()):
             out.append(LockedModel(runtime=MODEL_RUNNER, name=name, digest=digest,
                                    pull_by_digest=True))
     return out

@@ -228,7 +228,7 @@ def ensure_models(
     for runtime in sorted({m.runtime for m in wanted}):
         backend = OLLAMA if runtime == OLLAMA else MODEL_RUNNER
         target = Target(backend, url.rstrip("/"), f"managed container {locked.container}")
-        here = read_models(runtime, target.url, timeout=list_timeout)
+        here = read_models(runtime, target.url, timeout=list_timeout, untagged=True)
         for m in (m for m in wanted if m.runtime == runtime):
             try:
                 if runtime == MODEL_RUNNER:

@@ -50,6 +50,12 @@ def normalize_digest(value: str | None) -> str | None:
 # --- the data ------------------------------------------------------------------------------
 
 
+def _sort(obj: Any, name: str, key: Any = None) -> None:
+    """Keep a frozen dataclass's tuple sorted: two locks of the same things are equal, and
+    their text is the same, whatever order they were found in."""
+    object.__setattr__(obj, name, tuple(sorted(getattr(obj, name), key=key)))
+
+
 @dataclass(frozen=True)
 class LockedImage:
     """The image a server runs. From a registry: ``repository@digest`` is the exact
@@ -89,6 +95,9 @@ class LockedModel:
     size: int | None = None  # bytes, when the server says (Ollama)
     weights: tuple[LockedBlob, ...] = ()  # when the manifest could be read (Ollama)
 
+    def __post_init__(self) -> None:
+        _sort(self, "weights", key=lambda b: (b.media_type, b.digest))
+
 
 @dataclass(frozen=True)
 class LockedOptions:
@@ -102,6 +111,10 @@ class LockedOptions:
     secret_env: tuple[str, ...] = ()  # which of those hold secrets (by name)
     spec_hash: str | None = None  # llmctl's hash of the whole spec (io.llmctl.spec-hash)
 
+    def __post_init__(self) -> None:
+        for name in ("volumes", "env_keys", "secret_env"):
+            _sort(self, name)
+
 
 @dataclass(frozen=True)
 class LockedServer:
@@ -113,6 +126,9 @@ class LockedServer:
     image: LockedImage | None  # None: Docker Desktop runs the runner (no container)
     options: LockedOptions = LockedOptions()
     models: tuple[LockedModel, ...] = ()
+
+    def __post_init__(self) -> None:
+        _sort(self, "models", key=lambda m: (m.runtime, m.name))
 
     def model(self, name: str) -> LockedModel | None:
         return next((m for m in self.models if m.name == name), None)
@@ -139,6 +155,10 @@ class LockFile:
     endpoints: tuple[LockedEndpoint, ...] = ()
     version: int = LOCK_VERSION
     path: str | None = field(default=None, compare=False)  # where it was read from
+
+    def __post_init__(self) -> None:
+        _sort(self, "servers", key=lambda s: s.name)
+        _sort(self, "endpoints", key=lambda e: (e.name, e.server))
 
     def server(self, name: str) -> LockedServer | None:
         return next((s for s in self.servers if s.name == name), None)
@@ -286,7 +306,9 @@ def parse(text: str, label: str = DEFAULT_PATH) -> LockFile:
     try:
         raw = json.loads(text)
     except ValueError as exc:
-        cut = isinstance(exc, json.JSONDecodeError) and exc.pos >= len(text.rstrip())
+        # JSON strings cannot hold a raw newline: an unterminated one reached the end.
+        cut = isinstance(exc, json.JSONDecodeError) and (
+            exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"))
         why = ("it ends before the JSON does (cut short?)" if cut
                else "not valid JSON (hand-edited?)")
         place = (f" at line {exc.lineno}, column {exc.colno}: {exc.msg}"
