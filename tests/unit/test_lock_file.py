@@ -116,7 +116,8 @@ def test_a_lock_cut_short_says_so() -> None:
     text = sample().text()
     err = bad(text[: len(text) // 2])
     assert "ends before the JSON does (cut short?)" in err.message
-    assert "llmctl lock" in (err.hint or "") and "git checkout -- ci/llmctl.lock" in (err.hint or "")
+    hint = err.hint or ""
+    assert "llmctl lock" in hint and "git checkout -- ci/llmctl.lock" in hint
 
 
 def test_hand_edited_into_something_that_is_not_json() -> None:

@@ -383,7 +383,7 @@ def test_prepare_refuses_a_container_running_another_image_unless_recreate(
                                                  image_id=NEW)
     engine.digests[f"ollama/ollama@{DIGEST_A}"] = engine.digests[OLD]
     engine.images.add(f"ollama/ollama@{DIGEST_A}")
-    with pytest.raises(ConflictError, match="runs sha256:e+, not the image the lock pins"):
+    with pytest.raises(ConflictError, match=r"runs sha256:e+, not the image the lock pins"):
         frozen.prepare_image(engine, locked, "llmctl-ollama")
     assert engine.removed == []
     said: list[str] = []
