@@ -105,8 +105,11 @@ class Observed:
 
 def _options(info: ContainerInfo, image: ImageDigests | None) -> LockedOptions:
     cport = int(info.labels.get(LABEL_PORT) or 0)
-    port = next((p for p in info.ports if p.container_port == cport), None) \
-        or next(iter(info.ports), None)
+    # The API's port; published on several addresses (the Model Runner: loopback and the
+    # bridge gateway), the loopback one: what `up` was given as --bind.
+    ports = sorted([p for p in info.ports if p.container_port == cport] or info.ports,
+                   key=lambda p: (p.host_ip not in ("127.0.0.1", "::1"), p.host_ip, p.host_port))
+    port = next(iter(ports), None)
     own = set(image.env_keys) if image else set()
     secrets = parse_secrets_label(info.labels.get(LABEL_SECRETS))
     return LockedOptions(

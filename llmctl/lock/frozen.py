@@ -88,7 +88,8 @@ def check_workload(locked: LockedServer, planned: Workload) -> list[str]:
 
     problems = []
     want = locked.options
-    if spec.image != locked.image.ref:
+    # The Model Runner's image is Docker's choice (see prepare): not held against the lock.
+    if spec.image != locked.image.ref and locked.target != MODEL_RUNNER:
         problems.append(f"image {spec.image}, the lock has {locked.image.ref}")
     pairs: list[tuple[str, Any, Any]] = [
         ("port", want.port, spec.host_port), ("bind", want.bind, spec.bind),

@@ -130,7 +130,7 @@ def test_a_moved_tag_is_image_drift_and_up_frozen_pulls_the_locked_digest(
         docker_client.images.get(f"{repo}@{first}")
     frozen = ok(cli(*up, "--frozen", "--lock", lock, "--recreate"))
     assert frozen["frozen"]["image"] == f"{repo}@{first}"
-    assert [(m["name"], m["action"]) for m in frozen["frozen"]["models"]["models"]] == [
+    assert [(m["name"], m["action"]) for m in frozen["frozen"]["models"]] == [
         ("smollm2:135m", "present")]  # the volume was kept
     pulled = docker_client.images.get(f"{repo}@{first}")
     assert pulled.id == image["id"]
@@ -199,6 +199,19 @@ def test_re_pushed_models_on_ollama_and_model_runner(
     res = cli("verify", "--lock", lock, "--json", env=env)
     assert [(d["kind"], d["server"]) for d in res.json()["result"]["drift"]] == [
         ("model-repushed", instance)]
+
+    # up --frozen on the runner: the runner itself is reused, the missing model comes back by
+    # digest (the registry's tag still names the re-pushed bytes).
+    assert cli("rm", "ai/smollm2:360M-Q4_K_M", "--endpoint", runner_url, "--force",
+               env=env).code == 0
+    up = ok(cli("up", "model-runner", "--tcp", str(port), "--frozen", "--lock", lock, "--json",
+                env=env))
+    assert up["action"] == "reused"
+    assert [(m["name"], m["action"]) for m in up["frozen"]["models"]] == [
+        ("ai/smollm2:360M-Q4_K_M", "pulled by digest")]
+    now = {m["tags"][0]: m["id"] for m in httpx.get(f"{runner_url}/models").json()
+           if m.get("tags")}
+    assert now["ai/smollm2:360M-Q4_K_M"] == r["digest"]
 
     # Ollama gets the locked bytes when its registry serves them again.
     httpx.post(f"{ollama_url}/llmfake/registry", json={"model": "smollm2:135m", "revision": 1}

@@ -407,3 +407,40 @@ def test_the_lock_names_the_server_up_starts() -> None:
         frozen.server_for(lock, "ollama", None)
     with pytest.raises(frozen.FrozenRefused, match="runs 'ollama', not 'vllm'"):
         frozen.server_for(lock, "vllm", "t-a")
+
+
+def planned(port: int, *, image: str = IMAGE, env: dict[str, str] | None = None) -> Any:
+    from llmctl.plan import UpOptions, plan_container
+    from llmctl.profiles import load_profile
+    from llmctl.targets.base import Workload
+
+    profile = load_profile("ollama")
+    spec = plan_container(profile, UpOptions(image=image, env=env or {}), host_port=port,
+                          gpu_available=False)
+    return Workload("ollama", "ollama", "ollama", "", spec, profile.readiness)
+
+
+def test_up_frozen_refuses_other_options_and_warns_about_another_spec(
+        engine: FakeEngine, ollama: FakeHandle) -> None:
+    from dataclasses import replace
+
+    lock = take(engine, ollama)
+    locked = lock.server("ollama")
+    assert locked is not None
+    same = planned(ollama.port)
+    locked = replace(locked, options=replace(
+        locked.options, volumes=("ollama-data",), env_keys=(), secret_env=(),
+        spec_hash=same.spec.labels[LABEL_SPEC_HASH]))
+    assert frozen.check_workload(locked, same) == []
+    with pytest.raises(frozen.FrozenRefused) as info:
+        frozen.check_workload(locked, planned(ollama.port + 1, image="ollama/ollama:0.41.0"))
+    assert info.value.message == (
+        f"ollama: these options differ from the lock: image ollama/ollama:0.41.0, the lock has "
+        f"{IMAGE}; port {ollama.port + 1}, the lock has {ollama.port}")
+    assert f"--port {ollama.port}" in (info.value.hint or "")
+    warned = frozen.check_workload(locked, planned(ollama.port, env={"OLLAMA_DEBUG": "1"}))
+    assert len(warned) == 1 and "spec hash" in warned[0]
+    # the Model Runner's own image is Docker's choice: not held against the lock
+    runner = replace(locked, target="model-runner",
+                     options=replace(locked.options, spec_hash=None))
+    assert frozen.check_workload(runner, planned(ollama.port, image="other/runner:1")) == []

@@ -144,8 +144,9 @@ def up(
         if locked is not None:
             from llmctl.cli.output import to_jsonable
 
+            models = to_jsonable(frozen_models) if frozen_models else {}
             doc["frozen"] = {"lock": lock_file, "image": request.pinned_image,
-                             "models": to_jsonable(frozen_models)}
+                             "models": models.get("models"), "notes": models.get("notes", [])}
         emit_json("up", doc)
         return
     render.up_result(result)
