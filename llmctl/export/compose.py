@@ -23,13 +23,13 @@ from typing import Any
 from llmctl.errors import UsageError
 from llmctl.export.health import compose_healthcheck
 from llmctl.export.images import Pins, image_ref
-from llmctl.export.model import Service
+from llmctl.export.model import RUNNER, Service
 from llmctl.plan import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SECRETS
+from llmctl.urls import MODEL_RUNNER_PORT
 
 NETWORK = "llmctl"
 X_VERSION = 1
-RUNNER = "model-runner"
-RUNNER_PORT = 12434  # where Compose's Model Runner answers on Docker Engine
+RUNNER_PORT = MODEL_RUNNER_PORT  # where Compose's Model Runner answers on Docker Engine
 MODEL_NAME_RE = re.compile(r"[^a-z0-9._-]+")
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from llmctl.errors import UsageError
 from llmctl.export.images import Pins, image_ref, repository, split_ref
-from llmctl.export.kube import RUNNER, check_movable, gpu_for, kube_name, shm_quantity
-from llmctl.export.model import CHARTS, KubeOptions, Service
+from llmctl.export.kube import check_movable, gpu_for, kube_name, shm_quantity
+from llmctl.export.model import CHARTS, RUNNER, KubeOptions, Service
 
 CHART_KINDS = {"ollama": ("ollama",), "model-runner": (RUNNER,), "vllm-stack": ("vllm",)}
 CHART_FOR_KIND = {"ollama": "ollama", RUNNER: "model-runner", "vllm": "vllm-stack"}

@@ -26,9 +26,8 @@ from llmctl.errors import LlmctlError, UsageError
 from llmctl.export.health import kube_probes
 from llmctl.export.images import Pins, image_ref, tag_of
 from llmctl.export.kube_checks import check_manifests
-from llmctl.export.model import GpuRequest, KubeOptions, Service
+from llmctl.export.model import RUNNER, GpuRequest, KubeOptions, Service
 
-RUNNER = "model-runner"
 PORT_NAME = "http"
 MANAGED_BY = "llmctl"
 SHM_UNITS = {"b": "", "k": "Ki", "m": "Mi", "g": "Gi"}

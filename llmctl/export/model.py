@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 FORMATS = ("compose", "kube", "helm-values")
 CHARTS = ("ollama", "model-runner", "vllm-stack")
 ROLE_SERVER = "server"  # an LLM server (a profile, or Model Runner); `expose` adds "proxy"
+RUNNER = "model-runner"  # the Model Runner target's name and kind (llmctl.targets.model_runner)
 DEFAULT_STORAGE = "50Gi"
 NO_STORAGE = "none"
 DEFAULT_HF_SECRET = ("hf-token", "token")

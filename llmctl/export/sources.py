@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from llmctl.errors import ConflictError, EngineUnavailable, LlmctlError, NotFoundError, UsageError
-from llmctl.export.model import GpuRequest, Service
+from llmctl.export.model import RUNNER, GpuRequest, Service
 from llmctl.plan import (
     LABEL_INSTANCE,
     LABEL_OPTIONS,
@@ -35,8 +35,6 @@ from llmctl.targets.base import Events, UpRequest, Workload
 
 if TYPE_CHECKING:
     from llmctl.engine.model import ContainerInfo, Engine
-
-RUNNER = "model-runner"  # the Model Runner target's name (llmctl.targets.model_runner)
 
 
 @dataclass

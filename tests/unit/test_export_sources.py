@@ -197,3 +197,35 @@ def test_a_secret_env_without_value_needs_no_value_here(
     with pytest.raises(UsageError, match="not set"):
         sources.from_profile("tgi", UpRequest(name="", model="x/y", env=("PLAIN_THING",)),
                              EVENTS)
+
+
+def test_every_option_of_up_survives_the_round_trip(tmp_path: Path) -> None:
+    """--image, --port, --bind, --volume (a host folder), --env, --gpus, --model-file and
+    --model (the alias) of a running container come back as they were."""
+    gguf = tmp_path / "models" / "smol.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    engine = FakeEngine()
+    name = started(engine, "llamacpp", port=18095, bind="0.0.0.0", name="t-all",
+                   image="ghcr.io/ggml-org/llama.cpp:server-cuda-b11521", gpus="all",
+                   volume=str(cache), env={"LLAMA_ARG_CTX_SIZE": "4096"},
+                   model="smol-local", model_file=str(gguf))
+    info = engine.get(name)
+    assert info is not None
+    s = sources.from_container(info, engine, EVENTS)
+    assert s.spec.labels[LABEL_SPEC_HASH] == info.labels[LABEL_SPEC_HASH]
+    assert (s.spec.bind, s.spec.host_port, s.spec.gpus) == ("0.0.0.0", 18095, True)
+    assert s.spec.image == "ghcr.io/ggml-org/llama.cpp:server-cuda-b11521"
+    assert {(m.source, m.target, m.read_only) for m in s.spec.mounts} == {
+        (str(gguf), "/models/smol.gguf", True), (str(cache), "/root/.cache/llama.cpp", False)}
+    assert s.spec.command[-4:] == ("-m", "/models/smol.gguf", "--alias", "smol-local")
+    assert s.spec.env["LLAMA_ARG_CTX_SIZE"] == "4096"
+
+
+def test_the_runner_is_named_as_its_target() -> None:
+    from llmctl.export.model import RUNNER
+    from llmctl.targets.model_runner.container import NAME
+
+    assert RUNNER == NAME

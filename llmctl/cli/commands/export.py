@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 # --- `up`'s options, shared -------------------------------------------------------------------
 def _names() -> Any:
-    return typer.Argument(None, help=NAMES_HELP, show_default=False)
+    return typer.Argument(None, help=NAMES_HELP, show_default=False, metavar="[NAME]...")
 
 
 def _opt(*decls: str, help: str, default: Any = None) -> Any:
