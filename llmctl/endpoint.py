@@ -1,6 +1,7 @@
 """The endpoint config the MCP client reads: model, render (yaml/json/env), atomic write.
 
-File: ``config_dir()/endpoints.yaml`` (``LLMCTL_ENDPOINTS_FILE`` overrides)::
+File: ``config_dir()/endpoints.yaml`` (:func:`llmctl.paths.config_dir`; ``LLMCTL_ENDPOINTS_FILE``
+overrides)::
 
     default: ollama
     endpoints:
@@ -35,12 +36,11 @@ from urllib.parse import urlsplit
 from llmctl.errors import ConfigError, NotFoundError, UsageError
 from llmctl.files import atomic_write as atomic_write  # the file part lives in llmctl.files
 from llmctl.files import locked, read_text
-from llmctl.urls import api_base, connectable, container_url, server_root
+from llmctl.paths import config_dir
+from llmctl.urls import api_base, connectable, server_root
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-
-    from llmctl.probe import ManagedTarget, ProbeResult
+    from collections.abc import Callable
 
 ENV_FILE = "LLMCTL_ENDPOINTS_FILE"
 API_TYPES = ("ollama", "openai")
@@ -121,8 +121,6 @@ def endpoints_path() -> Path:
     env = os.environ.get(ENV_FILE)
     if env:
         return Path(env).expanduser()
-    from llmctl.profiles import config_dir
-
     return config_dir() / "endpoints.yaml"
 
 
@@ -162,6 +160,20 @@ def switch_api(ep: Endpoint, api: str) -> Endpoint:
         llm_type=ep.llm_type,
         bearer_token=ep.bearer_token,
     )
+
+
+def resolve_endpoint(endpoint: Endpoint | str | None, api: str | None) -> Endpoint:
+    """What a chat goes through: ``endpoint`` as given (an Endpoint), a URL, a name in the
+    endpoint file, or (None) the default one; through ``api`` when given."""
+    if endpoint is None:
+        ep = load_endpoint()
+    elif isinstance(endpoint, str):
+        ep = endpoint_from_url(endpoint, api=api) if "://" in endpoint else load_endpoint(endpoint)
+    else:
+        ep = endpoint
+    if api and api != ep.api_type:
+        ep = switch_api(ep, api)
+    return ep
 
 
 # --- reading ---
@@ -325,6 +337,14 @@ def render_env(ep: Endpoint, *, reveal: bool = False) -> str:
 
 
 # --- writing: atomic, locked, 0600, preserving what we do not own ---
+#
+# A text patcher, not ruamel.yaml: tried on hand-written files, a ruamel round-trip re-indents
+# the whole file to one indentation (4-space mappings, `- item` flush under its key), and it
+# hangs a comment before a key onto the entry above it, so replacing or removing an entry
+# drops the comment that introduces the next one (or a commented-out endpoint after it). The
+# patcher re-renders only `default:` and the one entry, and checks its result with
+# yaml.safe_load; layouts it does not know (flow style, `---`/`%YAML`, a BOM) fall back to
+# one safe_dump of the whole document.
 
 
 _TOP_KEY = re.compile(r"""^(?:"[^"]*"|'[^']*'|[^\s#:'"-][^:#]*?):(?:\s|$)""")
@@ -545,233 +565,3 @@ def export(ep: Endpoint, fmt: str, output: Path) -> Path:
     """Write one endpoint in ``fmt`` to ``output`` (0600, atomic, token included)."""
     atomic_write(output, render(ep, fmt, reveal=True).encode("utf-8"))
     return output
-
-
-# --- write: choose, verify, save ---
-
-
-@dataclass
-class WriteResult:
-    endpoint: Endpoint
-    path: str
-    verified: bool
-    warnings: list[str] = field(default_factory=list)
-    probed: dict[str, Any] | None = None
-    default: bool = True
-    managed: ManagedTarget | None = None  # the llmctl container serving it, if any
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.endpoint.to_dict(),
-            "path": self.path,
-            "verified": self.verified,
-            "default": self.default,
-            "managed": self.managed.to_dict() if self.managed else None,
-            "warnings": self.warnings,
-        }
-
-
-LLM_TYPE_BY_SERVER = {
-    "ollama": "ollama",
-    "docker-model-runner": "docker-model-runner",
-}
-
-
-def llm_type_for(server: str, managed: ManagedTarget | None) -> str:
-    """``docker-model-runner`` for a Model Runner (as probe detects it, or llmctl's own
-    runner), ``docker-container`` for another server llmctl runs, else ``ollama`` or
-    ``openai-compatible``."""
-    from llmctl.names import MODEL_RUNNER
-
-    if server == "docker-model-runner" or (managed is not None and managed.profile == MODEL_RUNNER):
-        return "docker-model-runner"
-    if managed is not None:
-        return "docker-container"
-    return LLM_TYPE_BY_SERVER.get(server, "openai-compatible")
-
-
-def _describe(r: ProbeResult) -> str:
-    who = f"{r.base_url} ({r.server}"
-    if r.managed is not None:
-        who += f", llmctl instance {r.managed.instance}"
-    return who + ")"
-
-
-def prepare_endpoint(
-    *,
-    url: str | None = None,
-    model: str | None = None,
-    api: str | None = None,
-    name: str | None = None,
-    token: str | None = None,
-    endpoint_container: str | None = None,
-    llm_type: str | None = None,
-    verify: bool = True,
-    timeout: float = 5.0,
-    targets_from_managed: Sequence[str | ManagedTarget] | None = None,
-) -> WriteResult:
-    """Decide what to write: find or probe the server, check the model (and tools).
-
-    ``targets_from_managed``: the servers llmctl runs (:class:`llmctl.probe.ManagedTarget`,
-    or bare URLs). With no ``url``, the one running managed server is the default, else
-    the one server a probe finds. A server that is one of them is written with
-    ``llm_type: docker-container`` (``docker-model-runner`` for a Model Runner) and the
-    URL other containers on the ``llmctl`` network use (``http://llmctl-NAME:PORT``).
-    """
-    from datetime import datetime, timezone
-
-    from llmctl import urls
-    from llmctl.probe import ManagedTarget, managed_match, probe
-
-    if api is not None and api not in API_TYPES:
-        raise UsageError(f"--api must be one of {', '.join(API_TYPES)}, not {api!r}")
-    if llm_type is not None and llm_type not in LLM_TYPES:
-        raise UsageError(f"--llm-type must be one of {', '.join(LLM_TYPES)}")
-    if url is not None:
-        url = urls.normalize(url, "--endpoint")  # before any I/O
-    if endpoint_container is not None:
-        endpoint_container = urls.normalize(endpoint_container, "--endpoint-container")
-    managed = [t for t in (targets_from_managed or []) if isinstance(t, ManagedTarget)]
-    warnings: list[str] = []
-    result = None
-    if url is None and len(managed) == 1:
-        url = managed[0].url  # the one server llmctl runs
-    if url is None:
-        found = [
-            r
-            for r in probe(
-                None,
-                timeout=timeout,
-                targets_from_managed=targets_from_managed,
-                include_configured=False,
-                api_key=token,
-            ).results
-            if r.is_llm
-        ]
-        if not found:
-            raise NotFoundError(
-                "no LLM server answered on this machine's usual ports",
-                "Start one (llmctl up ollama) or pass --endpoint URL.",
-            )
-        roots = {r.root for r in found}
-        if len(roots) > 1:
-            listing = ", ".join(_describe(r) for r in found)
-            raise UsageError(
-                f"several LLM servers answer: {listing}",
-                "Choose one with --endpoint URL.",
-            )
-        result = found[0]
-    elif verify:
-        result = probe([url], timeout=timeout, api_key=token).results[0]
-    target = managed_match(result.url if result is not None else url or "", managed)
-    if result is not None:
-        if not result.is_llm and result.suggestion:  # a wrong path, said as one
-            raise UsageError(f"--endpoint {result.url}: {result.reason}",
-                             f"Use --endpoint {result.suggestion}.",
-                             details={"url": result.url, "suggestion": result.suggestion})
-        if not result.is_llm:
-            from llmctl.client import EndpointUnreachable
-
-            raise EndpointUnreachable(
-                f"{result.url}: {result.reason or 'not an LLM server'}",
-                "Check the URL with: llmctl probe " + result.url,
-            )
-        server = result.server or "openai-compatible"
-        api_type = api or result.api_type or "openai"
-        kind = llm_type or llm_type_for(server, target)
-        base = api_base(connectable(result.root), api_type, server)
-        if result.status == "loading":
-            if verify:  # nothing can be checked yet: the model, its tools
-                from llmctl.errors import NotReadyError
-
-                raise NotReadyError(
-                    f"{result.base_url}: the {result.server_name} is still loading its model",
-                    f"Wait until `llmctl probe {result.root}` says ready, then run this "
-                    "again (--no-verify writes it without checking).",
-                    details={"url": result.base_url, "server": server},
-                )
-            warnings.append(f"{result.base_url} is still loading its model")
-    else:
-        assert url is not None
-        if target is not None and api is None and not url.rstrip("/").endswith("/v1"):
-            api = target.api if target.api in API_TYPES else None
-        ep0 = endpoint_from_url(url, api=api)
-        api_type, base, server = ep0.api_type, ep0.endpoint, ""
-        kind = llm_type or (
-            llm_type_for(ep0.llm_type, target) if target is not None else ep0.llm_type
-        )
-    if endpoint_container is None and target is not None and target.endpoint_container:
-        inside_kind = server or ("docker-model-runner" if kind == "docker-model-runner" else "")
-        endpoint_container = api_base(target.endpoint_container, api_type, inside_kind)
-    if not model:
-        models = result.models if result is not None else []
-        if len(models) == 1:
-            model = models[0]
-        else:
-            have = ", ".join(models[:10]) if models else "none"
-            pulls = result is None or result.server in ("ollama", "docker-model-runner")
-            raise UsageError(
-                f"--model is required (the server has: {have})",
-                "Pass --model NAME" + ("; pull one first with: llmctl pull MODEL"
-                                       if pulls and not models else "."),
-            )
-    verified = None
-    if result is not None and verify:
-        from llmctl.names import model_matches
-
-        present = any(model_matches(model, m, server) for m in result.models)
-        if not present:
-            from llmctl.client import ModelNotFound
-
-            raise ModelNotFound(model, url=result.base_url or result.root)
-        tools = None
-        if server == "ollama" or (api_type == "ollama" and server == "docker-model-runner"):
-            tools = _ollama_tools(result.root, model, token, timeout)
-            if tools is False:
-                warnings.append(
-                    f"model {model!r} does not support tools (Ollama /api/show capabilities);"
-                    " the MCP client needs tool calling"
-                )
-        verified = Verified(
-            at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-            server=server,
-            model_present=True,
-            tools=tools,
-        )
-    ep = Endpoint(
-        name=name or (target.instance if target is not None else kind),
-        api_type=api_type,
-        endpoint=base,
-        model=model,
-        llm_type=kind,
-        endpoint_container=endpoint_container or container_url(base),
-        bearer_token=token,
-        verified=verified,
-    )
-    return WriteResult(
-        endpoint=ep,
-        path=str(endpoints_path()),
-        verified=verified is not None,
-        warnings=warnings,
-        managed=target,
-    )
-
-
-def _ollama_tools(root: str, model: str, token: str | None, timeout: float) -> bool | None:
-    from llmctl.backends import ollama
-    from llmctl.backends.http import make_client
-
-    headers = {"Authorization": f"Bearer {token}"} if token else None
-    try:
-        with make_client(connectable(root), timeout=timeout, headers=headers) as client:
-            return ollama.supports_tools(client, model)
-    except Exception:  # capability check is advisory
-        return None
-
-
-def write_endpoint(result: WriteResult, *, make_default: bool = True,
-                   on_wait: Callable[[str], None] | None = None) -> WriteResult:
-    path = save_endpoint(result.endpoint, make_default=make_default, on_wait=on_wait)
-    result.path = str(path)
-    result.default = make_default
-    return result

@@ -89,6 +89,68 @@ class ServerError(LlmctlError):
     exit_code = ExitCode.FAILURE
 
 
+# --- LLM servers and the chat library (public through llmctl.client) ---
+
+
+class EndpointUnreachable(ServerError):
+    """Nothing answered at the endpoint (refused, DNS, TLS, connect timeout)."""
+
+
+class ModelNotFound(NotFoundError):
+    """The server answered but does not have the model."""
+
+    def __init__(self, model: str, server_text: str = "", *, url: str = "") -> None:
+        where = f" at {url}" if url else ""
+        super().__init__(
+            f"model {model!r} not found{where}" + (f" ({server_text})" if server_text else ""),
+            f"Pull it first: llmctl pull {model}",
+            details={"model": model},
+        )
+        self.model = model
+
+
+class ToolsNotSupported(ServerError):
+    """The model (or server configuration) cannot do tool calling."""
+
+    def __init__(self, model: str, server_text: str = "") -> None:
+        super().__init__(
+            f"model {model!r} does not support tools"
+            + (f" ({server_text})" if server_text else ""),
+            "Pick a model with tool support (for example llama3.2 or qwen2.5), or call "
+            "without tools. llama.cpp needs --jinja for tools.",
+            details={"model": model},
+        )
+        self.model = model
+
+
+class ChatTimeout(ServerError):
+    """The answer did not finish within the wall-clock timeout."""
+
+
+class ServerLoading(NotReadyError):
+    """The server is up but still loading the model (HTTP 503)."""
+
+
+class TimedOut(ServerError):
+    """The wall-clock ``--timeout`` ran out before the server finished answering."""
+
+
+class NotAnAPI(ServerError):
+    """Something answered, but not an LLM server's API (a web page, a redirect, ...)."""
+
+
+class NotOllama(ServerError):
+    """Something answered that is not Ollama's API."""
+
+
+class OllamaUnreachable(ServerError):
+    """Nothing answered at the Ollama URL (refused, DNS, connect timeout)."""
+
+
+class DigestMismatch(ServerError):
+    """The server hashed the upload to another digest than the one in the URL."""
+
+
 class Interrupted(LlmctlError):
     exit_code = ExitCode.INTERRUPTED
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from llmctl.errors import ConfigError, ConflictError, LlmctlError
+from llmctl.paths import config_dir
 
 LOCK_TIMEOUT = 15.0
 LOCK_POLL = 0.05
@@ -206,8 +207,6 @@ def access_problem(path: Path, *, lock: bool = False) -> LlmctlError | None:
 def _chown_target(culprit: Path) -> tuple[Path, bool]:
     """llmctl's own config folder is chowned as a whole (a `sudo llmctl` leaves several root
     files in it); anything else only itself."""
-    from llmctl.profiles import config_dir
-
     own = Path(os.path.abspath(config_dir()))
     culprit = Path(os.path.abspath(culprit))
     if culprit == own or own in culprit.parents:

@@ -32,12 +32,13 @@ from llmctl.plan import (
     plan_container,
     secrets_changed,
 )
-from llmctl.ports import Heard, PortHolder, next_free, port_free, process_holding, who_holds
+from llmctl.ports import PortHolder, next_free, port_free, process_holding, who_holds
 from llmctl.profiles import Profile, Readiness
 from llmctl.progress import ProgressSink, null_sink
 from llmctl.readiness import WaitStatus, check_once, ended_error, wait_ready
 
 if TYPE_CHECKING:
+    from llmctl.backends.identify import Answer
     from llmctl.engine.model import ContainerInfo, Engine
 
 Notify = Callable[[str], None]
@@ -137,14 +138,13 @@ def _holder(engine: Engine, port: int, bind: str) -> PortHolder:
     )
 
 
-def _who_answers(bind: str, port: int) -> Heard | None:
-    """Ollama, or None: nothing more is told apart here."""
+def _who_answers(bind: str, port: int) -> Answer | None:
+    """Ollama (its GET / answering 200), or None: nothing more is told apart here."""
+    from llmctl.backends.identify import identify
+
     host = "127.0.0.1" if bind in ("0.0.0.0", "127.0.0.1") else endpoint_host(bind, "127.0.0.1")
-    check = check_once(f"http://{host}:{port}", Readiness("/", 200, None), timeout=1.0)
-    if not check.ok:
-        return None
-    ollama = check_once(f"http://{host}:{port}", Readiness("/", 200, "Ollama is running"), 1.0)
-    return Heard("ollama") if ollama.ok else None
+    answer = identify(f"http://{host}:{port}", 1.0)
+    return answer if answer.kind == "ollama" and answer.status == 200 else None
 
 
 def _holder_kind(holder: PortHolder) -> str:

@@ -20,6 +20,10 @@ Endpoint resolution (first match wins)
     ``http://127.0.0.1:12434``; when that default does not answer, the ``docker model`` CLI
     plugin is used instead (Docker Desktop without TCP), through the one docker runner
     (:class:`llmctl.engine.docker_cli.DockerCli`) pointed at the daemon llmctl uses.
+
+Over 600 lines on purpose: pull, list and rm share the endpoint resolution and the client
+and ``docker model`` helpers above them, and several sources answer each verb. When one verb
+grows, split by section (resolution, pull, list, rm), resolution first.
 """
 
 from __future__ import annotations

@@ -3,16 +3,17 @@
 For every target: a TCP connect first (refused / unreachable / ``localhost`` resolved to
 127.0.0.1 or ::1, whichever answers), then a handful of GETs in parallel whose answers tell
 the servers apart (reference/server-apis.md §7): ``GET /`` text, ``/api/version``,
-``/v1/models`` ``owned_by``, ``/engines/status``, ``/health``, ``/readyz``, ``/info``.
-Bodies are read up to 1 MiB; redirects are reported, never followed; loopback traffic never
-goes through a proxy (``llmctl.backends.http``). asyncio cancellation makes the deadline hard,
-even against a server that trickles bytes.
+``/v1/models`` ``owned_by``, ``/engines/status``, ``/health``, ``/readyz``, ``/info``. What
+each kind of server looks like is its fingerprint, next to its backend
+(:mod:`llmctl.backends.kinds`); :func:`classify` asks them. Bodies are read up to 1 MiB;
+redirects are reported, never followed; loopback traffic never goes through a proxy
+(``llmctl.backends.http``). asyncio cancellation makes the deadline hard, even against a
+server that trickles bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from llmctl import urls
+from llmctl.backends.fingerprint import Answers, Fetch, identify_kind, named_at_root
+from llmctl.backends.kinds import KINDS, SERVER_NAMES, server_phrase
 from llmctl.errors import UsageError
 from llmctl.urls import api_base
 
@@ -39,25 +42,6 @@ PATHS = (
     "/version",
     "/props",  # llama.cpp: build_info is its version
 )
-SERVER_NAMES = {
-    "ollama": "Ollama",
-    "docker-model-runner": "Docker Model Runner",
-    "vllm": "vLLM",
-    "llamacpp": "llama.cpp server",
-    "tgi": "TGI",
-    "localai": "LocalAI",
-    "openai-compatible": "OpenAI-compatible",
-}
-
-
-def server_phrase(server: str | None) -> str:
-    """``an Ollama server``, ``a vLLM server``, ``a Docker Model Runner``: for sentences."""
-    name = SERVER_NAMES.get(server or "", server or "unknown")
-    if not name.endswith(("server", "Runner")):
-        name += " server"
-    return ("an " if name[0].lower() in "aeiou" else "a ") + name
-
-
 # --- results ---
 
 
@@ -83,29 +67,6 @@ class ManagedTarget:
 
 
 ManagedLookup = Callable[[], Sequence[ManagedTarget]]
-
-
-@dataclass
-class Fetch:
-    path: str
-    status: int | None = None
-    content_type: str = ""
-    body: bytes = b""
-    truncated: bool = False
-    error: str | None = None
-    elapsed: float = 0.0
-    location: str | None = None
-
-    def json(self) -> Any:
-        if self.status is None or self.truncated or not self.body.strip():
-            return None
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-    def text(self) -> str:
-        return self.body[:512].decode("utf-8", "replace").strip()
 
 
 @dataclass
@@ -247,177 +208,61 @@ def default_targets(
 # --- detection (pure) ---
 
 
-def _owned_by(models_doc: Any) -> tuple[list[str], list[Any]]:
-    if (
-        not isinstance(models_doc, dict)
-        or not (isinstance(models_doc.get("data"), list) or models_doc.get("data") is None)
-        or "data" not in models_doc
-    ):
-        return [], []
-    data = [m for m in (models_doc.get("data") or []) if isinstance(m, dict)]
-    return [str(m.get("id")) for m in data if m.get("id")], [m.get("owned_by") for m in data]
-
-
 def classify(result: ProbeResult, fetches: dict[str, Fetch]) -> ProbeResult:
-    """Fill ``result`` from the answers to :data:`PATHS` (no I/O; unit-tested directly)."""
-    from llmctl.backends.http import not_api_reason, snippet
-
-    def f(path: str) -> Fetch:
-        return fetches.get(path) or Fetch(path, error="not asked")
-
+    """Fill ``result`` from the answers to :data:`PATHS` (no I/O; unit-tested directly): the
+    kind of server whose signs are most telling (:mod:`llmctl.backends.fingerprint`), then
+    its API, models, version and state as that kind says them."""
     answered = [x for x in fetches.values() if x.status is not None]
     if not answered:
         errors = [x.error for x in fetches.values() if x.error]
         result.status = "unreachable"
-        result.reason = f("/").error or (errors[0] if errors else "no answer")
+        root_error = fetches["/"].error if "/" in fetches else "not asked"
+        result.reason = root_error or (errors[0] if errors else "no answer")
         return result
-    root = f("/")
+    answers = Answers(fetches)
     result.latency_ms = round(min(x.elapsed for x in answered) * 1000, 1)
-    ev = result.evidence
-    kind: str | None = None
-    root_text = root.text() if root.status == 200 else ""
-    if "Ollama is running" in root_text:
-        kind = "ollama"
-        ev.append("GET / says 'Ollama is running'")
-    elif "Docker Model Runner is running" in root_text:
-        kind = "docker-model-runner"
-        ev.append("GET / says 'Docker Model Runner is running'")
-
-    engines = f("/engines/status").json()
-    if (
-        f("/engines/status").status == 200
-        and isinstance(engines, dict)
-        and engines
-        and all(isinstance(v, str) for v in engines.values())
-    ):
-        ev.append("GET /engines/status lists backends: " + ", ".join(list(engines)[:3]))
-        kind = kind or "docker-model-runner"
-
-    info = f("/info").json()
-    if isinstance(info, dict) and info.get("router") == "text-generation-router":
-        ev.append("GET /info router=text-generation-router")
-        kind = kind or "tgi"
-
-    models_f = f("/v1/models")
-    ids, owners = _owned_by(models_f.json()) if models_f.status == 200 else ([], [])
-    owner_set = {o for o in owners if o is not None}
-    if models_f.status == 200 and ids is not None and models_f.json() is not None:
-        if owner_set:
-            ev.append("GET /v1/models owned_by=" + ",".join(sorted(map(str, owner_set)))[:60])
-        if kind is None:
-            if "vllm" in owner_set:
-                kind = "vllm"
-            elif "llamacpp" in owner_set:
-                kind = "llamacpp"
-            elif "docker" in owner_set:
-                kind = "docker-model-runner"
-            elif ids and owners and all(o == i for o, i in zip(owners, ids, strict=False)):
-                kind = "tgi"
-
-    health = f("/health")
-    health_doc = health.json()
-    loading_503 = (
-        health.status == 503
-        and isinstance(health_doc, dict)
-        and isinstance(health_doc.get("error"), dict)
-        and "loading" in str(health_doc["error"].get("message", "")).lower()
-    )
-    if loading_503:
-        ev.append("GET /health → 503 'Loading model'")
-        kind = kind or "llamacpp"
-    elif health.status == 200 and isinstance(health_doc, dict) and health_doc.get("status") == "ok":
-        ev.append('GET /health → 200 {"status": "ok"}')
-
-    api_version = f("/api/version").json()
-    if isinstance(api_version, dict) and isinstance(api_version.get("version"), str):
-        ev.append(f"GET /api/version → {api_version['version']}")
-        kind = kind or "ollama"
-
-    readyz = f("/readyz")
-    readyz_doc = readyz.json()
-    localai_starting = (
-        readyz.status == 503
-        and isinstance(readyz_doc, dict)
-        and (readyz_doc.get("status") == "starting")
-    )
-    if kind is None and models_f.status == 200 and models_f.json() is not None:
-        if owners and all(o is None for o in owners) and readyz.status in (200, 503):
-            kind = "localai"
-            ev.append(f"GET /readyz → {readyz.status}; /v1/models has no owned_by")
-        elif localai_starting:
-            kind = "localai"
-        else:
-            kind = "openai-compatible"
-            ev.append("GET /v1/models answers in OpenAI format")
-    if kind is None and localai_starting:
-        kind = "localai"
-        ev.append("GET /readyz → 503 starting")
-
-    version_doc = f("/version").json()
-    if kind is None and models_f.status in (401, 403) and isinstance(version_doc, dict):
-        kind = "vllm" if health.status == 200 and not health.body.strip() else "openai-compatible"
-        ev.append(f"GET /v1/models → {models_f.status} (an API key is required)")
-    if models_f.status in (401, 403):
+    found = identify_kind(answers, KINDS)
+    result.evidence.extend(found.evidence)
+    if answers.models_locked:
         result.notes.append("the server wants an API key (--token-file)")
-
+    kind = found.kind
     if kind is None:
         result.status = "not-llm"
-        if root.status is not None and root.status < 400:
-            result.reason = not_api_reason(root.status, root.content_type, root.location,
-                                           root.body, expect_json=True)
-        elif root.status is not None:
-            body = snippet(root.body, 60)
-            result.reason = f"answers HTTP {root.status}, not an LLM API" + (
-                f" ({body!r})" if body else "")
-        else:
-            result.reason = f"not an LLM API (GET / failed: {root.error})"
+        result.reason = _not_llm_reason(answers["/"])
         return result
-
-    result.server = kind
-    result.api_type = "ollama" if kind == "ollama" else "openai"
-    result.base_url = api_base(result.root, result.api_type, kind)
-
-    # models
-    if kind == "ollama":
-        from llmctl.backends.ollama import parse_tags
-
-        tags = f("/api/tags").json()
-        try:
-            result.models = parse_tags(tags) if isinstance(tags, dict) else ids
-        except Exception:
-            result.models = ids
-    elif kind == "docker-model-runner":
-        dmr_ids, _ = _owned_by(f("/engines/v1/models").json())
-        result.models = dmr_ids or ids
-    else:
-        result.models = ids
-
-    # version
-    if kind == "ollama" and isinstance(api_version, dict):
-        result.version = str(api_version.get("version"))
-    elif kind == "tgi" and isinstance(info, dict) and info.get("version"):
-        result.version = str(info["version"])
-    elif kind == "llamacpp" and isinstance(props := f("/props").json(), dict) \
-            and isinstance(props.get("build_info"), str):
-        result.version = props["build_info"]  # e.g. "b6000-8f2e6c1" or "b11669-Debian"
-    elif isinstance(version_doc, dict) and isinstance(version_doc.get("version"), str):
-        result.version = version_doc["version"]
-
-    # readiness
+    result.server = kind.name
+    result.api_type = kind.api
+    result.base_url = api_base(result.root, kind.api, kind.name)
+    result.models = kind.models_in(answers)
+    result.version = kind.version_in(answers)
     result.status = "ready"
-    if loading_503:
+    # "Still loading" is said whoever answers; "unhealthy" as the kind that answers says it.
+    loading = next((note for k in KINDS if k.loading is not None
+                    and (note := k.loading(answers)) is not None), None)
+    unhealthy = kind.unhealthy(answers) if kind.unhealthy is not None else None
+    if loading is not None:
         result.status = "loading"
-        result.notes.append("llama.cpp answers 503 on most routes until the model is loaded")
-    elif localai_starting:
-        result.status = "loading"
-        result.notes.append("LocalAI /readyz: startup preload in progress")
-    elif kind in ("vllm", "tgi") and health.status == 503:
+        result.notes.append(loading)
+    elif unhealthy is not None:
         result.status = "unhealthy"
-        result.reason = "GET /health → 503"
+        result.reason = unhealthy
     if any(x.truncated for x in fetches.values()):
         big = ", ".join(x.path for x in fetches.values() if x.truncated)
         result.notes.append(f"answers over 1 MiB were not read: {big}")
     return result
+
+
+def _not_llm_reason(root: Fetch) -> str | None:
+    """Why nothing LLM-like answers, as GET / shows it (a page, a redirect, an error)."""
+    from llmctl.backends.http import not_api_reason, snippet
+
+    if root.status is not None and root.status < 400:
+        return not_api_reason(root.status, root.content_type, root.location, root.body,
+                              expect_json=True)
+    if root.status is not None:
+        body = snippet(root.body, 60)
+        return f"answers HTTP {root.status}, not an LLM API" + (f" ({body!r})" if body else "")
+    return f"not an LLM API (GET / failed: {root.error})"
 
 
 # --- I/O ---
@@ -487,11 +332,11 @@ async def _fetch(
 
 
 def _next_paths(root: Fetch) -> list[str]:
-    text = root.text() if root.status == 200 else ""
-    if "Ollama is running" in text:
-        return ["/api/version", "/api/tags"]
-    if "Docker Model Runner is running" in text:
-        return ["/engines/status", "/engines/v1/models", "/version"]
+    """After GET /: what its text names needs only a few more GETs (``ServerKind.paths``);
+    anything else gets every tell-tale path."""
+    named = named_at_root(root.text() if root.status == 200 else "", KINDS)
+    if named is not None and named.paths:
+        return list(named.paths)
     return [p for p in PATHS if p != "/"]
 
 
@@ -608,21 +453,10 @@ def probe_url(url: str, *, timeout: float = DEFAULT_TIMEOUT, api_key: str | None
     """Probe one URL (checked by :func:`llmctl.urls.parse` first) and return what answers
     there, within ``timeout`` seconds; for callers outside an event loop, such as the
     commands that take ``--endpoint URL``."""
-    import asyncio
+    from llmctl.backends.http import run_sync
 
     urls.parse(url, "URL")  # a UsageError before any I/O
-
-    async def one() -> ProbeResult:
-        return await probe_one(url, timeout=timeout, api_key=api_key)
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(one())
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, one()).result()
+    return run_sync(probe_one(url, timeout=timeout, api_key=api_key))
 
 
 async def _call_in_thread(fn: Callable[[], Any], timeout: float) -> Any:
@@ -774,21 +608,8 @@ def probe(
     servers llmctl manages (``targets_from_managed``, and whatever ``managed_lookup``
     returns: it runs in a thread alongside the port probes, and if it fails or takes longer
     than ``timeout`` the report says so in ``notes``) and the configured endpoints."""
-    import asyncio
+    from llmctl.backends.http import run_sync
 
-    coro_args: dict[str, Any] = {
-        "timeout": timeout,
-        "api_key": api_key,
-        "targets_from_managed": targets_from_managed,
-        "include_configured": include_configured,
-        "managed_lookup": managed_lookup,
-    }
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(aprobe(urls, **coro_args))
-    # Called from inside an event loop (library use): run in a worker thread.
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, aprobe(urls, **coro_args)).result()
+    return run_sync(aprobe(urls, timeout=timeout, api_key=api_key,
+                           targets_from_managed=targets_from_managed,
+                           include_configured=include_configured, managed_lookup=managed_lookup))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmctl.errors import ConfigError, NotFoundError
+from llmctl.paths import config_dir
 
 SCHEMA_VERSION = 1
 
@@ -445,15 +446,6 @@ def user_dirs() -> list[tuple[Path, str]]:
         dirs += [(Path(p).expanduser(), "LLMCTL_PROFILES_DIR") for p in env.split(os.pathsep) if p]
     dirs.append((config_dir() / "profiles", "user config"))
     return dirs
-
-
-def config_dir() -> Path:
-    env = os.environ.get("LLMCTL_CONFIG_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("llmctl", appauthor=False))
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,19 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from llmctl.errors import ServerError
+from llmctl.errors import NotAnAPI, TimedOut  # defined in errors, still importable from here
 from llmctl.urls import is_loopback_host
 
 if TYPE_CHECKING:
     import socket
 
     import httpx
+
+T = TypeVar("T")
 
 USER_AGENT = "llmctl"
 DEFAULT_CONNECT_TIMEOUT = 3.0
@@ -137,10 +139,6 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-class TimedOut(ServerError):
-    """The wall-clock ``--timeout`` ran out before the server finished answering."""
-
-
 @contextlib.contextmanager
 def hard_deadline(seconds: float, what: str, url: str, *, shown: float | None = None
                   ) -> Iterator[Cutter]:
@@ -188,6 +186,21 @@ def make_async_client(
 
     return httpx.AsyncClient(**_client_options(base_url, timeout, connect_timeout, headers,
                                                transport))
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to the end from synchronous code, on a private event loop; when the
+    caller already runs a loop (library use from async code), on one in a worker thread."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -292,10 +305,6 @@ def body_error_text(body: bytes, limit: int = 80) -> str:
 
 NOT_API_HINT = "Check what answers there with: llmctl probe {url}"
 _API_TYPES = ("json", "ndjson", "event-stream", "text/plain")
-
-
-class NotAnAPI(ServerError):
-    """Something answered, but not an LLM server's API (a web page, a redirect, ...)."""
 
 
 def media_type(content_type: str | None) -> str:

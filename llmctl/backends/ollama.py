@@ -2,8 +2,9 @@
 
 Each function takes an httpx client built by :func:`llmctl.backends.http.make_client` with the
 server root as ``base_url`` (``http://127.0.0.1:11434``), so callers control timeouts and
-transports. Sections: version, models (tags/show/capabilities), chat. Model pulls and deletes
-belong in their own sections (``# --- pull ---``, ``# --- delete ---``).
+transports. Sections: version, models (tags/show/capabilities), chat, and how a probe tells
+Ollama apart (``SERVER``). Pulls, deletes and imports live in ``ollama_models.py`` and
+``ollama_import.py``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,21 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from llmctl.backends.chat import (
+    ChatParser,
+    Reply,
+    Timings,
+    ToolCall,
+    Usage,
+    classify_error,
+    parse_arguments,
+)
+from llmctl.backends.fingerprint import Answers, ServerKind, Sign, Tell
 from llmctl.backends.http import error_text, json_or_error
 from llmctl.errors import ServerError
 
 if TYPE_CHECKING:
     import httpx
-
-    from llmctl.client import Reply
 
 API = "ollama"
 RUNNING_TEXT = "Ollama is running"
@@ -27,7 +36,6 @@ def _raise_for_status(response: httpx.Response, what: str, model: str = "") -> N
     if response.status_code == 200:
         return
     from llmctl.backends.http import check_api_answer
-    from llmctl.client import classify_error
 
     check_api_answer(response, body=response.content)
 
@@ -80,7 +88,7 @@ def list_tags(client: httpx.Client) -> list[str]:
 
 
 def show(client: httpx.Client, model: str) -> dict[str, Any]:
-    """``POST /api/show``; raises :class:`llmctl.client.ModelNotFound` on 404."""
+    """``POST /api/show``; raises :class:`llmctl.errors.ModelNotFound` on 404."""
     response = client.post("/api/show", json={"model": model, "verbose": False})
     _raise_for_status(response, "show", model)
     doc = json_or_error(response, "POST /api/show")
@@ -117,8 +125,6 @@ def _ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for c in calls:
                 fn = dict(c.get("function") or {}) if isinstance(c, dict) else {}
                 if isinstance(fn.get("arguments"), str):
-                    from llmctl.client import parse_arguments
-
                     fn["arguments"] = parse_arguments(fn["arguments"])
                 fixed.append({**c, "function": fn} if isinstance(c, dict) else c)
             m["tool_calls"] = fixed
@@ -148,9 +154,7 @@ def build_chat_request(
     return "/api/chat", body
 
 
-def make_parser(model: str) -> Any:
-    from llmctl.client import ChatParser, Reply, Timings, ToolCall, Usage, parse_arguments
-
+def make_parser(model: str) -> ChatParser:
     class OllamaChatParser(ChatParser):
         api = API
 
@@ -164,8 +168,6 @@ def make_parser(model: str) -> Any:
             if not isinstance(doc, dict):
                 raise ServerError(f"Ollama sent an unexpected chunk: {str(doc)[:80]!r}")
             if doc.get("error"):
-                from llmctl.client import classify_error
-
                 raise classify_error(None, str(doc["error"]), model=model, api=API)
             msg = doc.get("message") or {}
             tokens = []
@@ -241,3 +243,34 @@ def make_parser(model: str) -> Any:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# --- how a probe tells Ollama apart (llmctl.backends.fingerprint) ---
+
+
+def fingerprint(answers: Answers) -> list[Sign]:
+    """Ollama's own ``GET /api/version`` (its ``GET /`` text is read for every kind)."""
+    doc = answers.json("/api/version")
+    if isinstance(doc, dict) and isinstance(doc.get("version"), str):
+        return [Sign(Tell.NATIVE_API, f"GET /api/version → {doc['version']}")]
+    return []
+
+
+def probed_models(answers: Answers) -> list[str]:
+    """The names in ``GET /api/tags`` (else what ``/v1/models`` lists)."""
+    tags = answers.json("/api/tags")
+    try:
+        return parse_tags(tags) if isinstance(tags, dict) else answers.model_ids
+    except Exception:
+        return answers.model_ids
+
+
+def probed_version(answers: Answers) -> str | None:
+    doc = answers.json("/api/version")
+    return str(doc.get("version")) if isinstance(doc, dict) else None
+
+
+SERVER = ServerKind(
+    "ollama", "Ollama", fingerprint, api=API, running_text=RUNNING_TEXT,
+    paths=("/api/version", "/api/tags"), models=probed_models, version=probed_version,
+)

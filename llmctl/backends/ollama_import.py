@@ -36,7 +36,7 @@ from llmctl.backends.ollama_models import (
     shutdown_response,
     watched_chunks,
 )
-from llmctl.errors import LlmctlError, ServerError
+from llmctl.errors import DigestMismatch, LlmctlError, NotOllama, OllamaUnreachable, ServerError
 from llmctl.progress import ProgressEvent, ProgressSink, human_size, null_sink
 
 if TYPE_CHECKING:
@@ -47,25 +47,13 @@ DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 START_HINT = "Start it with `llmctl up ollama`, or give --endpoint URL."
 
 
-class NotOllama(ServerError):
-    """Something answered that is not Ollama's API."""
-
-
-class OllamaUnreachable(ServerError):
-    """Nothing answered at the Ollama URL (refused, DNS, connect timeout)."""
-
-
-class DigestMismatch(ServerError):
-    """The server hashed the upload to another digest than the one in the URL."""
-
-
 def _url(client: httpx.Client) -> str:
     return f"{client.base_url}".rstrip("/")
 
 
 def _unreachable(exc: BaseException, what: str, url: str) -> ServerError:
     return OllamaUnreachable(f"cannot reach Ollama to {what}: {describe_transport_error(exc)} "
-                       f"({url})", START_HINT)
+                             f"({url})", START_HINT)
 
 
 def server_version(client: httpx.Client) -> str:

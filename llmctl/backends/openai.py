@@ -11,13 +11,20 @@ import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from llmctl.backends.chat import (
+    ChatParser,
+    Reply,
+    Timings,
+    ToolCall,
+    Usage,
+    classify_error,
+    parse_arguments,
+)
 from llmctl.backends.http import error_text, json_or_error
 from llmctl.errors import ServerError
 
 if TYPE_CHECKING:
     import httpx
-
-    from llmctl.client import Reply
 
 API = "openai"
 
@@ -26,7 +33,6 @@ def _raise_for_status(response: httpx.Response, model: str = "") -> None:
     if response.status_code == 200:
         return
     from llmctl.backends.http import check_api_answer
-    from llmctl.client import classify_error
 
     check_api_answer(response, body=response.content)
 
@@ -107,17 +113,7 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def make_parser(model: str) -> Any:
-    from llmctl.client import (
-        ChatParser,
-        Reply,
-        Timings,
-        ToolCall,
-        Usage,
-        classify_error,
-        parse_arguments,
-    )
-
+def make_parser(model: str) -> ChatParser:
     class OpenAIChatParser(ChatParser):
         api = API
 

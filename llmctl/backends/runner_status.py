@@ -7,6 +7,7 @@ the OpenAI list ``{"object": "list", "data": [{"id": …}, …]}``. There is no 
 Errors are plain text (Go ``http.Error``), so bodies are quoted, never parsed as JSON.
 
 The models API itself (pull, list in Docker format, delete) lives in backends/model_runner.py.
+How a probe tells a Model Runner apart from other servers is ``SERVER`` at the end.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llmctl.backends.fingerprint import Answers, ServerKind, Sign, Tell, openai_list
 from llmctl.backends.http import describe_transport_error, make_client, snippet
 from llmctl.errors import RunnerHttpError
 
@@ -176,3 +178,36 @@ def _root_ok(url: str, timeout: float, transport: Any) -> bool:
         return True
     except RunnerHttpError:
         return False
+
+
+# --- how a probe tells a Model Runner apart (llmctl.backends.fingerprint) ---
+
+
+def fingerprint(answers: Answers) -> list[Sign]:
+    """``GET /engines/status`` (a map of backend to state) and ``owned_by: docker``; its
+    ``GET /`` text is read for every kind."""
+    signs = []
+    engines = answers.json("/engines/status")
+    if (
+        answers["/engines/status"].status == 200
+        and isinstance(engines, dict)
+        and engines
+        and all(isinstance(v, str) for v in engines.values())
+    ):
+        signs.append(Sign(Tell.OWN_ROUTE,
+                          "GET /engines/status lists backends: " + ", ".join(list(engines)[:3])))
+    if "docker" in answers.owner_set:
+        signs.append(Sign(Tell.OWNED_BY))
+    return signs
+
+
+def probed_models(answers: Answers) -> list[str]:
+    """The ids in ``GET /engines/v1/models`` (else what ``/v1/models`` lists)."""
+    ids, _ = openai_list(answers.json(f"{OPENAI_PATH}/models"))
+    return ids or answers.model_ids
+
+
+SERVER = ServerKind(
+    "docker-model-runner", "Docker Model Runner", fingerprint, running_text=RUNNING_TEXT,
+    paths=("/engines/status", f"{OPENAI_PATH}/models", "/version"), models=probed_models,
+)

@@ -12,7 +12,7 @@ from llmctl.cli.output import note as say_note
 from llmctl.errors import LlmctlError
 
 if TYPE_CHECKING:
-    from llmctl.endpoint import WriteResult
+    from llmctl.verify import WriteResult
 
 
 def write_endpoint_for(url: str, model: str | None, *, what: str) -> WriteResult:
@@ -20,8 +20,8 @@ def write_endpoint_for(url: str, model: str | None, *, what: str) -> WriteResult
     happened (``what``) so the user knows the server or model is in place."""
     from llmctl.cli.context import get_engine
     from llmctl.cli.managed_targets import managed_targets_or_note
-    from llmctl.endpoint import prepare_endpoint, write_endpoint
     from llmctl.targets.model_runner.target import use_container_url
+    from llmctl.verify import prepare_endpoint, write_endpoint
 
     managed, note = managed_targets_or_note()
     if note:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from llmctl.backends import ollama, openai
+from llmctl.backends.chat import classify_error
 from llmctl.backends.http import make_client
 from llmctl.client import (
     ChatTimeout,
@@ -22,7 +23,6 @@ from llmctl.client import (
     ToolsNotSupported,
     achat,
     chat,
-    classify_error,
     load_endpoint,
 )
 from llmctl.endpoint import Endpoint, endpoint_from_url, save_endpoint

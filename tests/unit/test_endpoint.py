@@ -20,7 +20,6 @@ from llmctl.endpoint import (
     endpoints_path,
     env_vars,
     load_endpoint,
-    prepare_endpoint,
     read_config,
     remove_endpoint,
     render,
@@ -28,6 +27,7 @@ from llmctl.endpoint import (
 )
 from llmctl.errors import ConfigError, NotFoundError, UsageError
 from llmctl.probe import ManagedTarget
+from llmctl.verify import prepare_endpoint
 from tests.support import managed_target
 from tests.unit.test_probe import fake
 

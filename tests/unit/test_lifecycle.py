@@ -277,3 +277,24 @@ def test_empty_name_is_never_the_default_instance(ollama) -> None:  # type: igno
         lifecycle.dry_run(eng, ollama, UpOptions(name=""))
     with pytest.raises(UsageError, match="--name is empty"):
         lifecycle.down(eng, "ollama", name="")
+
+
+def test_a_host_ollama_holding_the_port_is_named() -> None:
+    """An Ollama installed on the host holds the port (the in-process fake Ollama stands in
+    for it): the conflict says so. A page that names Ollama without answering 200 is only a
+    process."""
+    from tests.unit.test_probe import send, serve
+
+    h = start_fake("ollama", port=0)
+    try:
+        err = lifecycle.port_conflict(FakeEngine(), h.port, "127.0.0.1", explicit=True)
+    finally:
+        h.stop()
+    assert err.message.startswith(f"port {h.port} on 127.0.0.1 is taken by host process pid ")
+    assert err.message.endswith(", an Ollama server (likely installed on the host)")
+    assert err.details["holder_kind"] == "process"
+    with serve(lambda r: send(r, 503, b"Ollama is running", "text/plain")) as url:
+        port = int(url.rsplit(":", 1)[1])
+        err = lifecycle.port_conflict(FakeEngine(), port, "127.0.0.1", explicit=True)
+    assert err.message.startswith(f"port {port} on 127.0.0.1 is taken by host process pid ")
+    assert "Ollama" not in err.message

@@ -64,9 +64,10 @@ def chat_command(
     (the MCP client's rule; --api overrides). Without --model, a server that serves exactly
     one model is asked with that one."""
     from llmctl.backends.http import Deadline
+    from llmctl.chat import chat
     from llmctl.cli.options import read_token_file
-    from llmctl.client import ChatTimeout, chat, resolve_endpoint
-    from llmctl.errors import LlmctlError
+    from llmctl.endpoint import resolve_endpoint
+    from llmctl.errors import ChatTimeout, LlmctlError
     from llmctl.inputs import check_seconds
 
     if api is not None and api not in ("ollama", "openai"):
@@ -136,7 +137,7 @@ def chat_command(
 
 def _only_model(ep: Endpoint, by_url: bool, timeout: float) -> str:
     """The server's only model, said on stderr; else a usage error listing what it has."""
-    from llmctl.client import list_models
+    from llmctl.chat import list_models
 
     if not by_url:
         raise UsageError("no model: pass --model (the endpoint has none)")

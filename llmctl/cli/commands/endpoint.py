@@ -69,8 +69,9 @@ def write_command(
     from llmctl.cli.context import get_engine
     from llmctl.cli.managed_targets import managed_targets_or_note
     from llmctl.cli.options import read_token_file
-    from llmctl.endpoint import export, prepare_endpoint, render, write_endpoint
+    from llmctl.endpoint import export, render
     from llmctl.targets.model_runner.target import use_container_url
+    from llmctl.verify import prepare_endpoint, write_endpoint
 
     _check_format(fmt)
     from llmctl.names import validate_endpoint_model, validate_endpoint_name

@@ -31,12 +31,12 @@ from llmctl.targets.model_runner.results import (
 )
 
 if TYPE_CHECKING:
-    from llmctl.endpoint import WriteResult
     from llmctl.engine.model import DaemonTarget, Engine
     from llmctl.progress import ProgressSink
     from llmctl.readiness import WaitStatus
     from llmctl.targets.base import DownRequest
     from llmctl.targets.model_runner.runner import ModelRunner
+    from llmctl.verify import WriteResult
 
 
 class ModelRunnerTarget:
