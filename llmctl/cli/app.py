@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "probe",
     "chat",
     "endpoint",
+    "export",
     "profiles",
     "lock",
     "verify",

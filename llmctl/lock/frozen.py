@@ -49,12 +49,20 @@ def _quiet(_: str) -> None:
 
 def image_pins(lock: LockFile) -> dict[str, str]:
     """The pin map for `llmctl export --pin-digests`: each locked image's reference (as the
-    lock records it, e.g. ``ollama/ollama:0.40.2``) -> ``repository@sha256:...``. Local
-    images (no registry digest) have no pin: an export keeps their reference."""
+    lock records it, e.g. ``ollama/ollama:0.40.2``) -> the same image by digest,
+    ``ollama/ollama:0.40.2@sha256:...``: the tag stays for people to read, engines pull by
+    the digest, and charts that write ``repository:tag`` rebuild a valid reference from it.
+    When the digest was found in another repository than the tag's, ``repository@sha256:...``.
+    Local images (no registry digest) have no pin: an export keeps their reference."""
+    from llmctl.lock.images import familiar, repository
+
     pins: dict[str, str] = {}
     for s in lock.servers:
-        if s.image is not None and s.image.pinned:
-            pins[s.image.ref] = s.image.pinned
+        image = s.image
+        if image is None or not image.pinned:
+            continue
+        same = familiar(repository(image.ref)) == image.repository and "@" not in image.ref
+        pins[image.ref] = f"{image.ref}@{image.digest}" if same else image.pinned
     return pins
 
 

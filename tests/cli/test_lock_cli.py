@@ -176,3 +176,53 @@ def test_pull_frozen_puts_back_a_missing_model(engine: FakeEngine, ollama: FakeH
 def test_pull_without_a_model_needs_frozen(capsys) -> None:  # type: ignore[no-untyped-def]
     assert run(["pull"]) == 2
     assert "error: give the MODEL to pull" in capsys.readouterr().err
+
+
+# --- export --pin-digests ----------------------------------------------------------------------
+
+
+def lock_with(image: str, digest: str) -> None:
+    from llmctl.lock.model import LockedImage, LockedServer, LockFile, write
+
+    repo = image.rsplit(":", 1)[0]
+    write(LockFile("0.1.0", (LockedServer("ollama", "ollama", "ollama", "llmctl-ollama", None,
+                                          LockedImage(image, OLD, repo, digest)),)),
+          "llmctl.lock")
+
+
+def test_export_pin_digests_writes_the_locked_digest(capsys) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from llmctl.profiles import load_profile
+
+    image = load_profile("ollama").image
+    repo, tag = image.rsplit(":", 1)
+    lock_with(image, DIGEST_A)
+    assert run(["export", "compose", "ollama", "--pin-digests", "-o", "-"]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    assert doc["services"]["ollama"]["image"] == f"{image}@{DIGEST_A}"
+    assert run(["export", "kube", "ollama", "--pin-digests", "-o", "-"]) == 0
+    assert f"image: {image}@{DIGEST_A}" in capsys.readouterr().out
+    assert run(["export", "helm-values", "ollama", "--chart", "ollama", "--pin-digests",
+                "-o", "-"]) == 0
+    values = yaml.safe_load(capsys.readouterr().out)
+    # a chart writes repository:tag: the same reference, digest included
+    assert values["image"] == {"repository": repo, "tag": f"{tag}@{DIGEST_A}"}
+    # without the flag, the tag
+    assert run(["export", "compose", "ollama", "-o", "-"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["services"]["ollama"]["image"] == image
+
+
+def test_export_pin_digests_names_what_the_lock_cannot_pin(capsys) -> None:  # type: ignore[no-untyped-def]
+    lock_with("ollama/ollama:0.1.0", DIGEST_A)
+    assert run(["export", "compose", "ollama", "--pin-digests", "--json", "-o", "-"]) == 0
+    notes = one_doc(capsys.readouterr().out)["result"]["notes"]
+    assert any("is not pinned: llmctl.lock has no registry digest for it" in n for n in notes)
+
+
+def test_export_pin_digests_with_a_bad_lock_is_exit_3(capsys) -> None:  # type: ignore[no-untyped-def]
+    Path("llmctl.lock").write_text('{"llmctl_lock": 1, "servers": [')
+    assert run(["export", "compose", "ollama", "--pin-digests", "-o", "-"]) == 3
+    assert capsys.readouterr().err.startswith("error: llmctl.lock: it ends before the JSON")
+    assert run(["export", "kube", "ollama", "--pin-digests", "--lock", "none.lock",
+                "-o", "k8s"]) == 3

@@ -281,7 +281,10 @@ def test_endpoint_entries_gone_or_changed(engine: FakeEngine, ollama: FakeHandle
 
 def test_image_pins_for_export(engine: FakeEngine, ollama: FakeHandle) -> None:
     assert frozen.image_pins(take(engine, ollama)) == {
-        IMAGE: f"ollama/ollama@{DIGEST_A}", RUNNER_IMAGE: f"docker/model-runner@{DIGEST_B}"}
+        IMAGE: f"{IMAGE}@{DIGEST_A}", RUNNER_IMAGE: f"{RUNNER_IMAGE}@{DIGEST_B}"}
+    elsewhere = LockFile("0", (LockedServer("x", "x", "openai", "c", None, LockedImage(
+        "t/fake:dev", OLD, "127.0.0.1:5000/t/fake", DIGEST_A)),))
+    assert frozen.image_pins(elsewhere) == {"t/fake:dev": f"127.0.0.1:5000/t/fake@{DIGEST_A}"}
     local = LockFile("0", (LockedServer("x", "x", "openai", "c", None,
                                         LockedImage("my/app:dev", OLD, local=True)),))
     assert frozen.image_pins(local) == {}
