@@ -31,8 +31,8 @@ def models_text(server: LockedServer) -> str:
     if not server.models:
         return "-"
     enforced = all(m.pull_by_digest for m in server.models)
-    how = "pinned by digest" if enforced else "verified (Ollama cannot pull by digest)"
-    return f"{len(server.models)} ({how})"
+    how = "pinned by digest" if enforced else "verified only: Ollama cannot pull by digest"
+    return f"{len(server.models)}, {how}"
 
 
 def locked(result: CaptureResult, path: str) -> None:
@@ -64,5 +64,7 @@ def verified(report: VerifyReport) -> None:
 
 
 def frozen_models(result: FrozenModels) -> None:
+    if not result.models:
+        out("the lock names no model for these servers: nothing to pull")
     for m in result.models:
         out(f"{m.server}: {m.name} {m.action} ({_short(m.digest)})")

@@ -58,7 +58,7 @@ def test_lock_writes_the_file_and_says_what_it_holds(engine: FakeEngine, capsys)
     out = capsys.readouterr().out
     assert "wrote llmctl.lock: 1 server(s), 1 model(s), 0 endpoint(s)" in out
     assert "ollama/ollama:0.40.2 @dddddddddddd" in out
-    assert "verified (Ollama cannot pull by digest)" in out
+    assert "1, verified only: Ollama cannot pull by digest" in out
     first = Path("llmctl.lock").read_bytes()
     assert run(["lock", "ollama", "-o", "again.lock"]) == 0
     assert Path("again.lock").read_bytes() == first  # the same environment, the same bytes

@@ -150,7 +150,7 @@ def up(
         emit_json("up", doc)
         return
     render.up_result(result)
-    if frozen_models is not None:
+    if frozen_models is not None and frozen_models.models:
         from llmctl.cli import lock_render
 
         lock_render.frozen_models(frozen_models)
