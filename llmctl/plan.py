@@ -13,7 +13,7 @@ import os
 import re
 import secrets as _random
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from llmctl import __version__
 from llmctl.errors import LlmctlError, UsageError
@@ -36,6 +36,9 @@ LABEL_PORT = f"{LABEL_PREFIX}.container-port"
 # Salted, stretched fingerprints of the secrets the container was given (never the values,
 # never a plain hash): lets a later `up` tell that a token changed. See secrets_label().
 LABEL_SECRETS = f"{LABEL_PREFIX}.secrets"
+# On a container run from an image pinned by digest (`up --frozen`): the reference the spec
+# was planned with (its tag), which the container's own image field no longer shows.
+LABEL_IMAGE_REF = f"{LABEL_PREFIX}.image-ref"
 # The options `up` was given that shape the container, resolved, secrets named but never
 # valued (see options_label): `llmctl export` rebuilds the same spec from them, checked
 # against the spec hash. Docker's inspect cannot give them back apart: its environment mixes
@@ -152,6 +155,13 @@ class ContainerSpec:
         doc["secrets"] = {k: REDACTED for k in self.secrets}
         doc["exposed"] = self.exposed
         return doc
+
+
+def pin_image(spec: ContainerSpec, pinned: str) -> ContainerSpec:
+    """``spec`` run from ``pinned`` (``repo@sha256:...``, the same image as its tag named
+    when the lock was made). The labels, spec hash included, stay those of the planned
+    reference: a frozen container and an unfrozen one of the same image are the same spec."""
+    return replace(spec, image=pinned, labels={**spec.labels, LABEL_IMAGE_REF: spec.image})
 
 
 def spec_hash(spec_fields: dict[str, object]) -> str:

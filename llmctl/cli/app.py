@@ -37,6 +37,8 @@ COMMAND_MODULES = [
     "endpoint",
     "export",
     "profiles",
+    "lock",
+    "verify",
 ]
 
 app = typer.Typer(
