@@ -35,7 +35,10 @@ COMMAND_MODULES = [
     "probe",
     "chat",
     "endpoint",
+    "export",
     "profiles",
+    "lock",
+    "verify",
 ]
 
 app = typer.Typer(

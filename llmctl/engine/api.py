@@ -78,8 +78,9 @@ class Transport(Protocol):
 
 
 def path_of(template: str, *names: str) -> str:
-    """``/containers/{}/json`` with each name quoted (a name may hold ``/`` or ``:``)."""
-    return template.format(*(quote(n, safe="") for n in names))
+    """``/containers/{}/json`` with each name quoted as the docker SDK quotes it (an image
+    reference keeps its ``/`` and ``:``: the daemon's routes take them as they are)."""
+    return template.format(*(quote(n, safe="/:") for n in names))
 
 
 def _query(path: str, params: Params | None) -> str:

@@ -27,6 +27,7 @@ from llmctl.engine.model import (
     ContainerInfo,
     DaemonTarget,
     EngineFacts,
+    ImageDigests,
     PublishedPort,
     Watch,
 )
@@ -157,13 +158,22 @@ def _container_info(attrs: dict[str, Any]) -> ContainerInfo:
         m.get("Name") for m in attrs.get("Mounts") or [] if m.get("Type") == "volume"
     )
     state = attrs.get("State") or {}
-    image = (attrs.get("Config") or {}).get("Image") or ""
+    config = attrs.get("Config") or {}
+    image = config.get("Image") or ""
     return ContainerInfo(
         id=str(attrs.get("Id") or ""), name=str(attrs.get("Name") or "").lstrip("/"),
         state=state.get("Status", "unknown"), image=image,
-        labels=dict((attrs.get("Config") or {}).get("Labels") or {}), ports=tuple(ports),
+        labels=dict(config.get("Labels") or {}), ports=tuple(ports),
         volumes=tuple(v for v in volumes if v), exit_code=state.get("ExitCode"),
+        image_id=str(attrs.get("Image") or ""), env_keys=env_names(config.get("Env")),
+        gpus=bool((attrs.get("HostConfig") or {}).get("DeviceRequests")),
     )
+
+
+def env_names(env: Any) -> tuple[str, ...]:
+    """The sorted names of a ``KEY=VALUE`` list (Docker's Config.Env); values are dropped
+    here, in the engine layer, so that no secret leaves it this way."""
+    return tuple(sorted({str(item).split("=", 1)[0] for item in env or ()}))
 
 
 def _log_lines(raw: bytes) -> str:
@@ -498,6 +508,53 @@ class DockerEngine:
             raise image_pull_error(image, "the pull ended but the image is not there",
                                    alternative)
         on_event(ProgressEvent("image", "pulled", done=True, subject=image))
+
+    def image_digests(self, image: str) -> ImageDigests | None:
+        """The ID, registry digests and environment names of ``image`` (a reference or an
+        ID); None when it is not present."""
+        reply = self._request("GET", path_of("/images/{}/json", image))
+        if reply.status in (400, 404):  # not present, or not a reference at all
+            return None
+        if reply.status >= 400:
+            raise ServerError(f"Docker could not inspect the image {image}: {reply.message}")
+        attrs = reply.json() or {}
+        return ImageDigests(
+            id=str(attrs.get("Id") or ""),
+            repo_digests=tuple(sorted(str(d) for d in attrs.get("RepoDigests") or ())),
+            env_keys=env_names((attrs.get("Config") or {}).get("Env")),
+        )
+
+    # --- files -------------------------------------------------------------------------------
+    def read_file(self, name: str, path: str, *, limit: int = 1 << 20) -> bytes | None:
+        """The regular file ``path`` in container ``name`` (running or not), through the
+        archive API: None when the container or the file does not exist, ServerError when
+        it is larger than ``limit`` bytes or not a regular file."""
+        import io
+        import tarfile
+
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                stream, stat = self.client.api.get_archive(name, path)
+            except docker.errors.NotFound:
+                return None
+            size = int((stat or {}).get("size") or 0)
+            if size > limit:
+                raise ServerError(f"{path} in {name} is {size} bytes, more than the "
+                                  f"{limit} expected")
+            raw = io.BytesIO()
+            for chunk in stream:
+                raw.write(chunk)
+                if raw.tell() > limit + 64 * 1024:  # the file plus its tar headers
+                    raise ServerError(f"{path} in {name} is larger than {limit} bytes")
+        raw.seek(0)
+        with tarfile.open(fileobj=raw) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile()), None)
+            if member is None:
+                raise ServerError(f"{path} in {name} is not a regular file")
+            handle = tar.extractfile(member)
+            return handle.read() if handle is not None else None
 
     # --- ports -------------------------------------------------------------------------------
     def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:

@@ -13,6 +13,10 @@ What the daemon holds is plain data the test sets and reads:
 
 - ``containers``: name -> ContainerInfo; ``volumes``: name -> labels; ``images``,
   ``networks``: sets of names; ``logs``: container name -> its log lines;
+- images by digest: ``digests`` (reference -> ImageDigests of a present image; an image in
+  ``images`` without one is a local image: its ID is made from its name, no repo digest),
+  ``remote`` (reference -> what pulling it gives: a tag, or ``repo@sha256:...``); files in
+  containers: ``files`` ((container, path) -> bytes);
 - what it says about itself: ``facts`` (an EngineFacts), or ``recorded``, the name (or the
   loaded document) of a recorded ``docker info``/``docker version`` pair in
   tests/fixtures/engines/, which also gives ``client.info()``/``client.version()`` and the
@@ -39,7 +43,7 @@ from typing import Any
 
 from llmctl.engine import ContainerInfo, DaemonTarget, EngineFacts
 from llmctl.engine.docker_engine import NETWORK, PortTakenOnStart, facts_from
-from llmctl.engine.model import ContainerEvent, PublishedPort
+from llmctl.engine.model import ContainerEvent, ImageDigests, PublishedPort
 from llmctl.errors import ConflictError, NotFoundError, ServerError
 from llmctl.plan import LABEL_INSTANCE, LABEL_MANAGED, ContainerSpec
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
@@ -96,6 +100,9 @@ class FakeEngine:
         self.networks: set[str] = {"bridge", "host", "none"} | ({NETWORK} if network else set())
         self.gateway = gateway
         self.logs: dict[str, list[str]] = {k: list(v) for k, v in (logs or {}).items()}
+        self.digests: dict[str, ImageDigests] = {}
+        self.remote: dict[str, ImageDigests] = {}
+        self.files: dict[tuple[str, str], bytes] = {}
         self.read_only = read_only
         self.race = False
         self.created: list[str] = []
@@ -167,7 +174,8 @@ class FakeEngine:
                                 details={"reason": "name"})
         if spec.image not in self.images:
             raise NotFoundError(f"image {spec.image} is not present")
-        made = _info(spec)
+        found = self.image_digests(spec.image)
+        made = replace(_info(spec), image_id=found.id if found else "")
         if self._port_taken(made):  # refused at start: what was created is removed
             raise PortTakenOnStart(f"port {spec.bind}:{spec.host_port} is already in use",
                                    details={"port": spec.host_port})
@@ -269,7 +277,31 @@ class FakeEngine:
         on_event(ProgressEvent("image", "pulling", subject=image))
         self.pulled.append(image)
         self.images.add(image)
+        if image in self.remote:
+            self.digests[image] = self.remote[image]
         on_event(ProgressEvent("image", "pulled", done=True, subject=image))
+
+    def image_digests(self, image: str) -> ImageDigests | None:
+        if image in self.digests:
+            return self.digests[image]
+        for found in self.digests.values():
+            if found.id == image:
+                return found
+        if image in self.images:  # built or loaded here: an ID, no registry digest
+            import hashlib
+
+            return ImageDigests("sha256:" + hashlib.sha256(image.encode()).hexdigest())
+        return None
+
+    # --- files -------------------------------------------------------------------------------
+    def read_file(self, name: str, path: str, *, limit: int = 1 << 20) -> bytes | None:
+        if name not in self.containers:
+            return None
+        data = self.files.get((name, path))
+        if data is not None and len(data) > limit:
+            raise ServerError(f"{path} in {name} is {len(data)} bytes, more than the "
+                              f"{limit} expected")
+        return data
 
     # --- ports -------------------------------------------------------------------------------
     def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
@@ -306,4 +338,5 @@ def _info(spec: ContainerSpec) -> ContainerInfo:
     return ContainerInfo(
         id=spec.name, name=spec.name, state="running", image=spec.image,
         labels=dict(spec.labels), volumes=tuple(v.name for v in spec.volumes), exit_code=0,
-        ports=tuple(PublishedPort(p.host_ip, p.host_port, p.container_port) for p in spec.ports))
+        ports=tuple(PublishedPort(p.host_ip, p.host_port, p.container_port) for p in spec.ports),
+        env_keys=tuple(sorted(spec.environment)), gpus=spec.gpus)
