@@ -104,8 +104,9 @@ class Engine(Protocol):
     def list_all(self) -> list[ContainerInfo]: ...
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
-        """Create and start ``spec``; ConflictError(details={"reason": "name"}) when the
-        name exists, PortTakenOnStart when the port is taken."""
+        """Create and start ``spec`` (its ``files`` written in between);
+        ConflictError(details={"reason": "name"}) when the name exists, PortTakenOnStart
+        when the port is taken."""
         ...
 
     def start(self, name: str) -> ContainerInfo: ...
@@ -115,6 +116,11 @@ class Engine(Protocol):
         ...
 
     def logs_tail(self, name: str, lines: int = 20) -> list[str]: ...
+
+    def read_file(self, name: str, path: str) -> bytes | None:
+        """A file's content in the container (``docker cp`` out); None when the container
+        or the file does not exist."""
+        ...
 
     def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
         """Every port published by a running container (ours or not)."""

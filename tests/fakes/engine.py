@@ -12,7 +12,8 @@ test_fake_engine.py runs the same scenario against the real engine and this one.
 What the daemon holds is plain data the test sets and reads:
 
 - ``containers``: name -> ContainerInfo; ``volumes``: name -> labels; ``images``,
-  ``networks``: sets of names; ``logs``: container name -> its log lines;
+  ``networks``: sets of names; ``logs``: container name -> its log lines; ``files``:
+  container name -> {path: content} (the spec's files, what ``read_file`` reads);
 - what it says about itself: ``facts`` (an EngineFacts), or ``recorded``, the name (or the
   loaded document) of a recorded ``docker info``/``docker version`` pair in
   tests/fixtures/engines/, which also gives ``client.info()``/``client.version()`` and the
@@ -21,7 +22,8 @@ What the daemon holds is plain data the test sets and reads:
   for, found or not), ``pulled``;
 - knobs: ``race`` (the next ``run`` loses to a twin created first: 409), ``read_only``
   (any call that would change the daemon fails the test: dry runs), ``gateway`` (the default
-  bridge's gateway, None for none).
+  bridge's gateway, None for none), ``written`` ({path: content} that every container's
+  process writes once it runs, such as a proxy's generated CA certificate).
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class FakeEngine:
         self.networks: set[str] = {"bridge", "host", "none"} | ({NETWORK} if network else set())
         self.gateway = gateway
         self.logs: dict[str, list[str]] = {k: list(v) for k, v in (logs or {}).items()}
+        self.files: dict[str, dict[str, bytes]] = {}
+        self.written: dict[str, bytes] = {}
         self.read_only = read_only
         self.race = False
         self.created: list[str] = []
@@ -161,6 +165,7 @@ class FakeEngine:
             raise PortTakenOnStart(f"port {spec.bind}:{spec.host_port} is already in use",
                                    details={"port": spec.host_port})
         self.containers[spec.name] = made
+        self.files[spec.name] = {**{f.path: f.content for f in spec.files}, **self.written}
         self.created.append(spec.name)
         return made
 
@@ -183,12 +188,18 @@ class FakeEngine:
     def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
         self._writes("removed a container")
         self.removed.append(name)
+        self.files.pop(name, None)
         return self.containers.pop(name, None) is not None
 
     def logs_tail(self, name: str, lines: int = 20) -> list[str]:
         if name not in self.containers:
             return []
         return self.logs.get(name, [])[-lines:]
+
+    def read_file(self, name: str, path: str) -> bytes | None:
+        if name not in self.containers:
+            return None
+        return self.files.get(name, {}).get(path)
 
     # --- volumes and networks --------------------------------------------------------------
     def ensure_network(self) -> None:
