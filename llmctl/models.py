@@ -391,7 +391,7 @@ def pull(
     if target.backend == OLLAMA:
         from llmctl.backends import ollama_models
 
-        with _client(target.url, read_timeout) as client:
+        with _client(target.url, read_timeout, target.token) as client:
             outcome = ollama_models.pull(client, ref.name, on_event=progress,
                                          stall_timeout=stall_timeout, insecure=insecure,
                                          wall_timeout=timeout, started=started)
@@ -399,7 +399,7 @@ def pull(
     else:
         from llmctl.backends import model_runner
 
-        with _client(target.url, read_timeout) as client:
+        with _client(target.url, read_timeout, target.token) as client:
             try:
                 outcome = model_runner.pull(client, ref.name, on_event=progress,
                                             stall_timeout=stall_timeout,

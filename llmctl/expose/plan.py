@@ -107,22 +107,23 @@ def parse_listen(text: str | None) -> tuple[str, int | None]:
         return "127.0.0.1", None
     hint = "Example: --listen 127.0.0.1:8443 (default), or --listen 0.0.0.0:8443 for the LAN."
     value = text.strip()
-    host, port_text = value, ""
+    host, port_text, sep = value, "", False
     if value.isdigit():
         host, port_text = "127.0.0.1", value
     elif value.startswith("["):
-        inside, sep, rest = value[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
+        inside, closed, rest = value[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
             raise UsageError(f"--listen {text!r} is not IP:PORT", hint)
-        host, port_text = inside, rest[1:]
+        host, port_text, sep = inside, rest[1:], bool(rest)
     elif value.count(":") == 1:
         host, port_text = value.split(":")
+        sep = True
     try:
         ip = validate_bind(host)
     except UsageError:
         raise UsageError(f"--listen {text!r}: {host!r} is not an IP address", hint) from None
     if port_text == "":
-        if value.endswith(":"):
+        if sep:
             raise UsageError(f"--listen {text!r} has no port after ':'", hint)
         return ip, None
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:

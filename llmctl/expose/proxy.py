@@ -291,9 +291,11 @@ def expose(engine: Engine, checked: Checked, *, events: Events | None = None,
         events.note(port_note)
 
     key, key_created, notes = None, now_text(), []
+    kept = False  # the running proxy's key is kept (no rotation, read back)
     if existing is not None and not checked.rotate_key:
         key = caddy.key_of(engine.read_file(existing.name, caddy.CONFIG_PATH))
         if key is not None:
+            kept = True
             key_created = existing.labels.get(LABEL_KEY_CREATED) or key_created
         else:
             notes.append(f"the key of {existing.name} could not be read back: a new key is "
@@ -306,8 +308,7 @@ def expose(engine: Engine, checked: Checked, *, events: Events | None = None,
 
     action = "created"
     if existing is not None:
-        same = (existing.labels.get(LABEL_SPEC_HASH) == spec.labels[LABEL_SPEC_HASH]
-                and existing.labels.get(LABEL_KEY_CREATED) == key_created)
+        same = kept and existing.labels.get(LABEL_SPEC_HASH) == spec.labels[LABEL_SPEC_HASH]
         if same and existing.running:
             action = "reused"
         elif same:
@@ -320,10 +321,10 @@ def expose(engine: Engine, checked: Checked, *, events: Events | None = None,
             action = "rotated" if checked.rotate_key else "recreated"
     created_here = action in ("created", "recreated", "rotated")
     if created_here:
-        spec = _run(engine, spec, progress or null_sink)
-        if spec.labels[LABEL_KEY_CREATED] != key_created:  # another run won: its key
+        theirs = _run(engine, spec, progress or null_sink)
+        if theirs is not None:  # another `expose` created it first: its key is the key
             key = caddy.key_of(engine.read_file(spec.name, caddy.CONFIG_PATH)) or key
-            key_created = spec.labels[LABEL_KEY_CREATED]
+            key_created = theirs.labels.get(LABEL_KEY_CREATED) or key_created
             created_here, action = False, "reused"
 
     scheme = "https" if checked.tls == "internal" else "http"
@@ -361,9 +362,10 @@ def expose(engine: Engine, checked: Checked, *, events: Events | None = None,
     return result
 
 
-def _run(engine: Engine, spec: ContainerSpec, progress: ProgressSink) -> ContainerSpec:
-    """Create and start the proxy (pulling its image when missing). When another `expose`
-    of the same server created it first (409), the spec of the one that runs."""
+def _run(engine: Engine, spec: ContainerSpec, progress: ProgressSink
+         ) -> ContainerInfo | None:
+    """Create and start the proxy (pulling its image when missing); None, or, when another
+    `expose` of the same server created it first (409) with the same spec, that one."""
     if not engine.image_present(spec.image):
         engine.pull_image(spec.image, progress, alternative="--proxy-image REF")
     try:
@@ -375,8 +377,8 @@ def _run(engine: Engine, spec: ContainerSpec, progress: ProgressSink) -> Contain
         if theirs is None or theirs.labels.get(LABEL_SPEC_HASH) != spec.labels[LABEL_SPEC_HASH]:
             raise ConflictError(f"another llmctl run created {spec.name} meanwhile",
                                 "Run `llmctl status`, then `llmctl expose` again.") from exc
-        return replace(spec, labels=dict(theirs.labels))
-    return spec
+        return theirs
+    return None
 
 
 def ca_path(instance: str) -> Path:
