@@ -11,6 +11,7 @@ what it made (`llmctl down --volumes` removes the server and its proxy).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -245,7 +246,7 @@ def test_streams_pass_through_unbuffered(  # type: ignore[no-untyped-def]
         total = times[-1]
         assert total >= 1.2, (path, times)  # six tokens 0.25 s apart
         assert times[0] < total - 1.0, (path, times)  # the first long before the end
-        gaps = [b - a for a, b in zip(times[:5], times[1:6], strict=True)]
+        gaps = [b - a for a, b in itertools.pairwise(times[:6])]
         assert min(gaps) > 0.1, (path, times)  # one by one, not in a burst
 
 
