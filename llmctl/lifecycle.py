@@ -126,7 +126,8 @@ def exposure_warning(bind: str, port: int, profile: Profile) -> str:
         f"the {profile.name} server is unauthenticated by default"
     return (
         f"publishing on {bind}:{port} exposes the server to the network: {what}, and ports "
-        "published by Docker bypass host firewalls (UFW, firewalld)."
+        "published by Docker bypass host firewalls (UFW, firewalld). To reach it from other "
+        "machines with a key instead, keep it on 127.0.0.1 and run `llmctl expose NAME`."
     )
 
 

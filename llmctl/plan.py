@@ -40,6 +40,13 @@ LABEL_SECRETS = f"{LABEL_PREFIX}.secrets"
 # proxy `llmctl expose` puts in front of one (llmctl.expose); absent on LLM servers.
 LABEL_ROLE = f"{LABEL_PREFIX}.role"
 ROLE_PROXY = "proxy"
+# The options `up` was given that shape the container, resolved, secrets named but never
+# valued (see options_label): `llmctl export` rebuilds the same spec from them, checked
+# against the spec hash. Docker's inspect cannot give them back apart: its environment mixes
+# the image's variables with ours and holds the secret values; its command mixes the
+# profile's arguments with the model's.
+LABEL_OPTIONS = f"{LABEL_PREFIX}.options"
+OPTIONS_VERSION = 1
 # Docker's label on a Model Runner container (set by `docker model install-runner`, and by
 # llmctl on the runner it starts): value "controller".
 RUNNER_ROLE_LABEL = "com.docker.model-runner.role"
@@ -279,6 +286,41 @@ def secrets_changed(old_label: str | None, new_label: str | None) -> tuple[
     return changed, dropped
 
 
+def options_label(*, image: str, bind: str, port: int, gpus: bool, volume: str | None,
+                  env: Mapping[str, str], secret_env: Iterable[str], model: str | None,
+                  model_file: ModelFile | None) -> str:
+    """The options label: compact JSON, sorted keys. ``env``: the plain ``--env`` items
+    only (the profile's own env is the profile's); ``secret_env``: the names of the
+    secret ones (never a value)."""
+    doc: dict[str, object] = {"v": OPTIONS_VERSION, "image": image, "bind": bind,
+                              "port": port, "gpus": "all" if gpus else "none"}
+    if volume:
+        doc["volume"] = volume
+    if env:
+        doc["env"] = [f"{k}={env[k]}" for k in sorted(env)]
+    if secret_env:
+        doc["secret_env"] = sorted(secret_env)
+    if model:
+        doc["model"] = model
+    if model_file is not None:
+        doc["model_file"] = f"{model_file.host_dir.rstrip('/')}/{model_file.filename}"
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+def parse_options_label(label: str | None) -> dict[str, object] | None:
+    """The options label as a mapping; None when absent, unreadable or of another version
+    (a container made by an llmctl that did not record its options)."""
+    if not label:
+        return None
+    try:
+        doc = json.loads(label)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("v") != OPTIONS_VERSION:
+        return None
+    return doc
+
+
 def check_instance(opts: UpOptions, profile: Profile) -> str:
     """The instance name (``--name``, else the profile's): an empty ``--name`` is an error,
     never silently the default."""
@@ -494,6 +536,9 @@ def plan_container(
     # Always set (also with no secrets), so a later `up` can tell "a token was added" from
     # "made by an llmctl that did not record it".
     labels[LABEL_SECRETS] = secrets_label(secret_env, secret_salt or new_salt())
+    labels[LABEL_OPTIONS] = options_label(
+        image=image, bind=bind, port=host_port, gpus=gpus, volume=opts.volume,
+        env=plain_env, secret_env=env_secrets, model=opts.model, model_file=model_file)
     return ContainerSpec(
         name=container_name(instance), instance=instance, profile=profile.name,
         api=profile.api, image=image, command=command, env=env, ports=ports,

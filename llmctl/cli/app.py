@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "probe",
     "chat",
     "endpoint",
+    "export",
     "profiles",
 ]
 

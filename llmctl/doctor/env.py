@@ -15,11 +15,11 @@ import shutil
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmctl import urls
+from llmctl.backends.identify import Answer, identify
 from llmctl.doctor.result import SkipCheck
 from llmctl.errors import LlmctlError
 
@@ -38,18 +38,6 @@ DAEMON_TIMEOUT = 2.0  # first contact; a daemon that never answers costs this mu
 NO_ENGINE = "needs the Docker daemon, which is not reachable (see the `daemon` check)"
 
 CliRunner = Callable[[Sequence[str], dict[str, str], float], Any]
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What answers HTTP at a URL: ``kind`` ollama | model-runner | http | silent | none."""
-
-    kind: str
-    detail: str
-
-    @property
-    def listening(self) -> bool:
-        return self.kind != "none"
 
 
 class DoctorEnv:
@@ -271,36 +259,6 @@ def retry_removed(fn: Callable[[], Any], attempts: int = 3) -> Any:
 def _nvidia_on_host() -> bool:
     """An NVIDIA GPU and driver on this machine (Linux): device node or nvidia-smi."""
     return Path("/dev/nvidiactl").exists() or shutil.which("nvidia-smi") is not None
-
-
-def identify(url: str, timeout: float = HTTP_TIMEOUT) -> Answer:
-    """One ``GET /``: Ollama and Model Runner name themselves in the text (server-apis §7)."""
-    import httpx
-
-    from llmctl.backends.http import describe_transport_error, make_client, snippet
-
-    try:
-        with make_client(url, timeout=timeout, connect_timeout=timeout) as client:
-            r = client.get("/")
-    except httpx.TimeoutException as exc:
-        if isinstance(exc, httpx.ConnectTimeout):
-            return Answer("none", "connect timed out")
-        return Answer("silent", f"accepts connections but sent no HTTP answer in {timeout:g} s")
-    except httpx.HTTPError as exc:
-        reason = describe_transport_error(exc)
-        if reason == "connection refused":
-            return Answer("none", "nothing listens")
-        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-            return Answer("silent", f"listens but does not speak HTTP ({reason})")
-        return Answer("none", reason)
-    text = r.text.strip()
-    if "Ollama is running" in text:
-        return Answer("ollama", "Ollama")
-    if "Docker Model Runner is running" in text:
-        return Answer("model-runner", "Docker Model Runner")
-    ctype = r.headers.get("content-type", "").split(";")[0] or "no content type"
-    return Answer("http", f"an HTTP server (GET / answered {r.status_code} {ctype}"
-                          f"{': ' + repr(snippet(r.content, 40)) if r.content else ''})")
 
 
 def ollama_version(root: str, timeout: float = HTTP_TIMEOUT) -> str | None:

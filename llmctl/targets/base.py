@@ -67,6 +67,9 @@ class UpRequest:
     image: str | None = None
     gpus: str = "auto"
     env: tuple[str, ...] = ()  # --env items as given (KEY=VALUE, or KEY)
+    # Secret variables named without a value: what the container takes, for a description
+    # of it (export rebuilding a running container); `up` itself never sets them.
+    secret_names: tuple[str, ...] = ()
     model: str | None = None
     model_file: str | None = None
     token_file: str | None = None
@@ -105,6 +108,7 @@ class Workload:
     secret_env: tuple[str, ...] = ()
     models: tuple[str, ...] = ()  # what it loads at start (--model); pulled models aside
     notes: list[str] = field(default_factory=list)  # what the description leaves out
+    kind: str = ""  # the profile's kind (ollama, vllm, ...), or the target's name
 
 
 class UpOutcome(Protocol):

@@ -52,9 +52,11 @@ class ContainerTarget:
         from llmctl.profiles import load_profile
 
         profile = load_profile(request.name)
+        env = parse_env(list(request.env))
+        env.update({k: "" for k in request.secret_names if k not in env})  # named, no value
         opts = UpOptions(port=request.port, bind=validate_bind(request.bind),
                          name=request.instance, volume=request.volume, image=request.image,
-                         gpus=request.gpus, env=parse_env(list(request.env)),
+                         gpus=request.gpus, env=env,
                          model=request.model, model_file=request.model_file,
                          token_file=request.token_file, confirm_host_folder=request.yes)
         prepare_options(profile, opts, daemon)
@@ -130,4 +132,5 @@ class ContainerTarget:
             api_path=API_PATHS.get(spec.api, ""), spec=replace(spec, secrets={}),
             readiness=profile.readiness, secret_env=tuple(sorted(spec.secrets)),
             models=(spec.model,) if spec.model else (), notes=list(planned.warnings),
+            kind=profile.kind,
         )

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmctl.doctor.checks.common import UNSPECIFIED, is_loopback, running_ollamas, url_of
-from llmctl.doctor.env import DoctorEnv
+from llmctl.doctor.env import Answer, DoctorEnv
 from llmctl.doctor.registry import check
 from llmctl.doctor.result import CheckResult, Finding, SkipCheck, combine
 from llmctl.errors import LlmctlError
+from llmctl.ports import who_holds
 from llmctl.urls import parse_ollama_host
 
-LABEL_RUNNER_ROLE = "com.docker.model-runner.role"
 
 @dataclass(frozen=True)
 class PortOwner:
@@ -30,39 +30,37 @@ class PortOwner:
 
 
 def port_owner(env: DoctorEnv, port: int) -> PortOwner:
-    """Who listens on ``port`` on this machine: a container (by the engine's published
-    ports), Model Runner, a host Ollama, another process, or nobody."""
-    container = None
-    if env.is_local:
+    """Who listens on ``port`` on this machine (:func:`llmctl.ports.who_holds`, asked with
+    what doctor can know), worded for doctor's table."""
+    published: Any = ()
+    if env.is_local:  # a remote daemon's published ports are not this machine's
         try:
-            container = next((c for c, p in env.published() if p.host_port == port), None)
+            published = env.published()
         except (SkipCheck, LlmctlError):
-            container = None
-    answer = env.answer(url_of("127.0.0.1", port))
-    if container is not None:
-        if container.labels.get("io.llmctl.managed") == "true":
-            inst = container.labels.get("io.llmctl.instance", container.name)
-            return PortOwner(port, "llmctl", f"llmctl instance {inst} (container "
-                                             f"{container.name})", answer.detail,
-                             container.name, inst)
-        if container.labels.get(LABEL_RUNNER_ROLE) or answer.kind == "model-runner":
+            published = ()
+    held = who_holds(
+        port, published=published,
+        process=env.holder_process if env.host_os.startswith("linux") else None,
+        identify=lambda p: env.answer(url_of("127.0.0.1", p)), identify_containers=True,
+    )
+    detail = held.answer.detail if isinstance(held.answer, Answer) else ""
+    c = held.container
+    if c is not None:
+        if held.kind == "llmctl":
+            return PortOwner(port, "llmctl", f"llmctl instance {held.instance} (container "
+                                             f"{c.name})", detail, c.name, held.instance)
+        if held.kind == "model-runner":
             return PortOwner(port, "model-runner", f"Docker Model Runner (container "
-                                                   f"{container.name})", answer.detail,
-                             container.name)
-        return PortOwner(port, "container", f"container {container.name} ({container.image})",
-                         answer.detail, container.name)
-    if not answer.listening:
-        return PortOwner(port, "free", "free", answer.detail)
-    proc = env.holder_process(port) if env.host_os.startswith("linux") else None
-    by = f" ({proc})" if proc else ""
-    if answer.kind == "ollama":
-        return PortOwner(port, "host-ollama", f"an Ollama server on the host{by}", answer.detail)
-    if answer.kind == "model-runner":
-        return PortOwner(port, "model-runner", f"Docker Model Runner{by or ' (Docker Desktop)'}",
-                         answer.detail)
-    if proc:
-        return PortOwner(port, "process", f"host process {proc}", answer.detail)
-    return PortOwner(port, "unknown", "another program", answer.detail)
+                                                   f"{c.name})", detail, c.name)
+        return PortOwner(port, "container", f"container {c.name} ({c.image})", detail, c.name)
+    by = f" ({held.process})" if held.process else ""
+    wording = {
+        "free": "free",
+        "host-ollama": f"an Ollama server on the host{by}",
+        "model-runner": f"Docker Model Runner{by or ' (Docker Desktop)'}",
+        "process": f"host process {held.process}",
+    }
+    return PortOwner(port, held.kind, wording.get(held.kind, "another program"), detail)
 
 
 @check("ports", "who listens on 11434, 11435, 12434 and every managed port; the ollama CLI "

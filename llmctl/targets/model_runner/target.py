@@ -135,11 +135,12 @@ class ModelRunnerTarget:
             runner = self.runner(engine, quiet=True)
             if runner.place.mode == "desktop":
                 return Workload(NAME, NAME, "openai", OPENAI_PATH, None, readiness,
-                                notes=["Docker Desktop runs the runner itself"])
+                                notes=["Docker Desktop runs the runner itself"], kind=NAME)
             gateway = None if runner.facts.rootless else engine.bridge_gateway()
             spec = plan_runner_container(port, resolve_gpu(request.gpu, runner.facts),
                                          gateway=gateway)
-        return Workload(NAME, NAME, "openai", OPENAI_PATH, spec, readiness, notes=notes)
+        return Workload(NAME, NAME, "openai", OPENAI_PATH, spec, readiness, notes=notes,
+                        kind=NAME)
 
 
 def container_url(engine: Engine, endpoint: str) -> str | None:
