@@ -45,14 +45,29 @@ def site_address(name: str, port: int) -> str:
     return f"https://{host}:{port}"
 
 
-def render(*, upstream: str, key: str, port: int, tls: str = "off",
-           names: Sequence[str] = (), default_name: str | None = None) -> str:
+def render(*, upstream: str, key: str | None, port: int, tls: str = "off",
+           names: Sequence[str] = (), default_name: str | None = None,
+           key_env: str | None = None) -> str:
     """The Caddyfile: ``upstream`` is ``HOST:PORT`` on the ``llmctl`` network, ``port`` the
     port the proxy listens on inside its container; with ``tls`` ``internal``, ``names`` are
     the names (and IP addresses) clients connect to and ``default_name`` the certificate a
-    client that sends no server name gets."""
-    if not KEY_RE.fullmatch(key):
+    client that sends no server name gets.
+
+    ``key_env`` instead of ``key`` (an export, which never holds the key): Caddy reads the key
+    from that environment variable when it starts. It fails closed: the header must also be
+    ``Bearer`` and 32 or more key characters, so with the variable unset or short nothing
+    gets through."""
+    if key_env is not None:
+        if key is not None or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key_env):
+            raise ValueError("give a key or the name of the variable holding it")
+        matcher = ["\t@key {",
+                   f'\t\theader Authorization "Bearer {{${key_env}}}"',
+                   '\t\theader_regexp Authorization "^Bearer [A-Za-z0-9_-]{32,}$"',
+                   "\t}"]
+    elif key is None or not KEY_RE.fullmatch(key):
         raise ValueError("the key must be 32 to 128 URL-safe characters")
+    else:
+        matcher = [f'\t@key header Authorization "Bearer {key}"']
     if not _UPSTREAM_RE.fullmatch(upstream):
         raise ValueError(f"not HOST:PORT: {upstream!r}")
     if tls not in ("off", "internal"):
@@ -62,8 +77,11 @@ def render(*, upstream: str, key: str, port: int, tls: str = "off",
             raise ValueError(f"not a host name or address: {name!r}")
     lines = [
         "# Written by `llmctl expose`: the authenticating proxy in front of an LLM server.",
-        "# It holds the key: 0600, inside the proxy container only. Do not edit: `llmctl",
-        "# expose` writes it anew (and `--rotate-key` replaces the key).",
+        *(["# It holds the key: 0600, inside the proxy container only. Do not edit: `llmctl",
+           "# expose` writes it anew (and `--rotate-key` replaces the key)."]
+          if key_env is None else
+          [f"# The key comes from the environment variable {key_env} (32 characters or more;",
+           "# unset or shorter, every request gets 401)."]),
         "{",
         "\tadmin off",
     ]
@@ -77,7 +95,7 @@ def render(*, upstream: str, key: str, port: int, tls: str = "off",
                   ", ".join(site_address(n, port) for n in names) + " {",
                   "\ttls internal"]
     lines += [
-        f'\t@key header Authorization "Bearer {key}"',
+        *matcher,
         "\thandle @key {",
         f"\t\treverse_proxy {upstream} {{",
         "\t\t\theader_up -Authorization",

@@ -389,3 +389,28 @@ def test_real_llamacpp_behind_the_proxy(  # type: ignore[no-untyped-def]
     finally:
         run_cli("down", "llamacpp", "--name", name, "--volumes", "--yes")
         cleanup(docker_client, name)
+
+
+def test_export_takes_the_proxy_along_without_the_key(  # type: ignore[no-untyped-def]
+        servers, proxy_image: str) -> None:
+    """`llmctl export compose|kube NAME` of an exposed server, read from the real containers:
+    the proxy is one more service, its key a variable named, never valued."""
+    name = servers()
+    _, doc = expose(name, proxy_image, "--tls", "internal")
+    key = entry(name)["bearer_token"]
+    res = run_cli("export", "compose", name, "-o", "-")
+    assert res.code == 0, res.stderr
+    no_secret(key, res.stdout, res.stderr)
+    compose = yaml.safe_load(res.stdout)
+    var = re.sub(r"[^A-Z0-9]+", "_", name.upper()) + "_PROXY_KEY"
+    proxy = compose["services"][f"{name}-proxy"]
+    assert proxy["image"] == proxy_image and proxy["environment"] == {var: None}
+    assert proxy["ports"] == [f"{doc['listen']}:8443"]
+    content = compose["configs"][f"{doc['proxy']}-caddyfile"]["content"]
+    assert f"{{$${var}}}" in content and f"reverse_proxy llmctl-{name}:11434" in content
+    kube = run_cli("export", "kube", name, "-o", "-")
+    assert kube.code == 0, kube.stderr
+    no_secret(key, kube.stdout)
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(kube.stdout)]
+    assert ("ConfigMap", f"{name}-proxy-caddyfile") in kinds
+    assert ("Deployment", f"{name}-proxy") in kinds
