@@ -9,7 +9,8 @@ from functools import singledispatch
 from typing import Any
 
 from llmctl.cli.output import out, table, to_jsonable
-from llmctl.expose.proxy import ExposeResult, ProxiesStatus, UnexposeResult, key_age_text
+from llmctl.expose.proxy import ExposeResult, UnexposeResult
+from llmctl.expose.status import ProxiesStatus, key_age_text
 from llmctl.lifecycle import DownResult, DryRunResult, StatusEntry, UpResult
 from llmctl.plan import BindMount
 from llmctl.targets.model_runner.results import (

@@ -54,7 +54,7 @@ def status(engine: Engine) -> StatusReport:
     for factory in SPECIAL.values():
         target = factory(Events())
         report.sections[target.status_key] = target.status(engine)
-    from llmctl.expose import proxy
+    from llmctl.expose import status as exposure
 
-    report.sections["proxies"] = proxy.status(engine)  # `llmctl expose`: what is exposed
+    report.sections["proxies"] = exposure.status(engine)  # `llmctl expose`: what is exposed
     return report

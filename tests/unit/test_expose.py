@@ -24,6 +24,7 @@ from llmctl.endpoint import Endpoint, configured_for, load_endpoint, read_config
 from llmctl.engine.model import ContainerInfo, PublishedPort
 from llmctl.errors import ConflictError, NotFoundError, NotReadyError, UsageError
 from llmctl.expose import caddy, proxy
+from llmctl.expose import status as exposure
 from llmctl.expose.plan import (
     DEFAULT_IMAGE,
     Checked,
@@ -363,17 +364,17 @@ def test_tls_internal_fetches_the_ca(engine: ProxyEngine, tmp_path: Path) -> Non
 def test_down_removes_the_proxy_and_servers_never_list_it(engine: ProxyEngine) -> None:
     res = expose(engine)
     assert [s.instance for s in list_servers(engine)] == ["gpu"]
-    (st,) = proxy.status(engine).proxies
+    (st,) = exposure.status(engine).proxies
     assert (st.instance, st.proxy, st.health, st.listen, st.tls) == (
         "gpu", "llmctl-proxy-gpu", "ok", res.listen, "off")
     assert st.upstream_state == "running" and st.key_age_s is not None and st.key_age_s < 60
     out = lifecycle.down(engine, "ollama", name="gpu")
     assert out.removed == ["llmctl-proxy-gpu", "llmctl-gpu"]
-    assert proxy.status(engine).proxies == []
+    assert exposure.status(engine).proxies == []
 
 
 def test_key_age_text() -> None:
-    assert [proxy.key_age_text(s) for s in (None, 5, 120, 7200, 3 * 86400)] == [
+    assert [exposure.key_age_text(s) for s in (None, 5, 120, 7200, 3 * 86400)] == [
         "-", "5 s", "2 min", "2 h", "3 d"]
 
 
