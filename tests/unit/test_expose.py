@@ -238,8 +238,13 @@ class ProxyEngine(FakeEngine):
                     self.end_headers()
                     return
                 engine.seen.append((self.path, self.headers.get("Authorization")))
-                body = (json.dumps({"models": [{"name": m, "model": m} for m in engine.models]})
-                        if self.path == "/api/tags" else "Ollama is running").encode()
+                if self.path == "/api/tags":
+                    doc: Any = {"models": [{"name": m, "model": m} for m in engine.models]}
+                elif self.path.endswith("/models"):  # OpenAI: /v1/models, /engines/v1/models
+                    doc = {"object": "list", "data": [{"id": m} for m in engine.models]}
+                else:
+                    doc = None
+                body = (json.dumps(doc) if doc is not None else "Ollama is running").encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -373,6 +378,20 @@ def test_down_removes_the_proxy_and_servers_never_list_it(engine: ProxyEngine) -
     assert exposure.status(engine).proxies == []
 
 
+def test_model_runner_on_engine_is_exposed_at_its_api_path(engine: ProxyEngine) -> None:
+    """llmctl's runner container on Docker Engine is a server like the others; its OpenAI
+    API is under /engines/v1."""
+    engine.add(server("model-runner", 12434, profile="model-runner", api="openai",
+                      cport=12434))
+    engine.models = ["ai/smollm2:latest"]
+    res = proxy.expose(engine, check(ExposeRequest("model-runner", timeout=5)))
+    assert res.url.endswith("/engines/v1") and res.model == "ai/smollm2:latest"
+    ep = load_endpoint("model-runner-exposed")
+    assert ep.llm_type == "docker-model-runner" and ep.api_type == "openai"
+    assert ep.endpoint_container == "http://llmctl-proxy-model-runner:8080/engines/v1"
+    assert any(path == "/engines/v1/models" for path, _ in engine.seen)
+
+
 def test_key_age_text() -> None:
     assert [exposure.key_age_text(s) for s in (None, 5, 120, 7200, 3 * 86400)] == [
         "-", "5 s", "2 min", "2 h", "3 d"]
@@ -399,3 +418,25 @@ def test_configured_for_matches_the_origin_only(tmp_path: Path) -> None:
                            endpoint="https://localhost:11443/v1"))
     again = load_endpoint("gpu-exposed")
     assert (again.model, again.bearer_token, again.ca_file) == ("m2", KEY, str(ca))
+
+
+def test_the_client_factory_trusts_a_ca_for_its_own_origin_only(tmp_path: Path) -> None:
+    """The CA of an entry is loaded for that entry's origin and no other (shown here with a
+    CA file that is gone: only a client for that origin trips on it). The real handshake,
+    with Caddy's CA, is in tests/integration/test_expose_engine.py."""
+    from llmctl.backends.http import make_async_client, make_client
+    from llmctl.errors import ConfigError
+
+    gone = tmp_path / "gone.crt"
+    save_endpoint(Endpoint(name="gpu-exposed", api_type="ollama", model="m",
+                           endpoint="https://127.0.0.1:11443", ca_file=str(gone)))
+    for url in ("https://127.0.0.1:11444", "https://10.0.0.1:11443", "http://127.0.0.1:11443"):
+        make_client(url).close()
+    for factory in (make_client, make_async_client):
+        with pytest.raises(ConfigError) as err:
+            factory("https://127.0.0.1:11443/api")
+        assert err.value.message.startswith(f"the CA certificate for https://127.0.0.1:11443/api,"
+                                            f" {gone}, cannot be used")
+        assert "llmctl expose NAME --tls internal" in (err.value.hint or "")
+    with pytest.raises(ConfigError):
+        make_client("https://10.0.0.1:1", ca_file=str(gone))  # given: used, whatever the URL
