@@ -275,8 +275,12 @@ def expose(engine: Engine, checked: Checked, *, events: Events | None = None,
                       url_host=url_host, names=names)
 
     action = "created"
+    same = existing is not None and kept and \
+        existing.labels.get(LABEL_SPEC_HASH) == spec.labels[LABEL_SPEC_HASH]
+    if not same and not engine.image_present(spec.image):
+        # Before the running proxy (if any) is removed: a failed pull changes nothing.
+        engine.pull_image(spec.image, progress or null_sink, alternative="--proxy-image REF")
     if existing is not None:
-        same = kept and existing.labels.get(LABEL_SPEC_HASH) == spec.labels[LABEL_SPEC_HASH]
         if same and existing.running:
             action = "reused"
         elif same:
@@ -289,7 +293,7 @@ def expose(engine: Engine, checked: Checked, *, events: Events | None = None,
             action = "rotated" if checked.rotate_key else "recreated"
     created_here = action in ("created", "recreated", "rotated")
     if created_here:
-        theirs = _run(engine, spec, progress or null_sink)
+        theirs = _run(engine, spec)
         if theirs is not None:  # another `expose` created it first: its key is the key
             key = caddy.key_of(engine.read_file(spec.name, caddy.CONFIG_PATH)) or key
             key_created = theirs.labels.get(LABEL_KEY_CREATED) or key_created
@@ -330,12 +334,9 @@ def expose(engine: Engine, checked: Checked, *, events: Events | None = None,
     return result
 
 
-def _run(engine: Engine, spec: ContainerSpec, progress: ProgressSink
-         ) -> ContainerInfo | None:
-    """Create and start the proxy (pulling its image when missing); None, or, when another
-    `expose` of the same server created it first (409) with the same spec, that one."""
-    if not engine.image_present(spec.image):
-        engine.pull_image(spec.image, progress, alternative="--proxy-image REF")
+def _run(engine: Engine, spec: ContainerSpec) -> ContainerInfo | None:
+    """Create and start the proxy; None, or, when another `expose` of the same server
+    created it first (409) with the same spec, that one."""
     try:
         engine.run(spec)
     except ConflictError as exc:

@@ -290,6 +290,12 @@ def test_expose_writes_the_key_to_the_proxy_and_the_endpoint_only(engine: ProxyE
     assert engine.created == ["llmctl-proxy-gpu"] and "llmctl-gpu" not in engine.removed
 
 
+def test_the_proxy_image_is_pulled_when_missing(engine: ProxyEngine) -> None:
+    engine.images.discard(DEFAULT_IMAGE)
+    res = expose(engine)
+    assert engine.pulled == [DEFAULT_IMAGE] and res.image == DEFAULT_IMAGE == "caddy:2.11.7"
+
+
 def test_expose_again_reuses_the_proxy_and_its_key(engine: ProxyEngine) -> None:
     first = expose(engine)
     key = config_key(engine)
