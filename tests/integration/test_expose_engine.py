@@ -165,7 +165,7 @@ def test_only_the_key_gets_through_and_every_client_uses_it(  # type: ignore[no-
     assert reply.text.startswith("Hello! I am a fake model") and len(pieces) > 3
     assert requests_seen(docker_client, server) > before
     no_secret(key, probe.stdout, probe.stderr, chat.stdout, chat.stderr, pull.stdout,
-              pull.stderr)
+              pull.stderr, docker_client.containers.get(proxy).logs().decode("utf-8", "replace"))
 
     # A key for another endpoint: 401 here too, and the first server saw nothing of it.
     other = servers()
