@@ -29,6 +29,7 @@ from llmctl.plan import (
     check_instance,
     container_name,
     parse_secrets_label,
+    pin_image,
     plan_container,
     secrets_changed,
 )
@@ -391,7 +392,10 @@ def up(
     on_status: Callable[[WaitStatus], None] | None = None,
     on_warning: Notify | None = None,
     stop_command: StopCommand = down_command,
+    pinned_image: str | None = None,
 ) -> UpResult:
+    """``pinned_image``: create the container from this reference (``repo@sha256:...``,
+    `up --frozen`) instead of the spec's tag; the spec and its labels stay the tag's."""
     planned = plan_up(engine, profile, opts, stop_command=stop_command)
     spec, existing, port_note = planned.spec, planned.existing, planned.port_note
     for warning in planned.warnings:
@@ -420,11 +424,12 @@ def up(
                                     explicit=opts.port is not None, stop_command=stop_command)
             action = "reused"
         else:
-            if not engine.image_present(spec.image):
+            run_spec = pin_image(spec, pinned_image) if pinned_image else spec
+            if not engine.image_present(run_spec.image):
                 # The progress sink says "pulling IMAGE" (once): no note of our own.
-                engine.pull_image(spec.image, progress, alternative="--image REF")
+                engine.pull_image(run_spec.image, progress, alternative="--image REF")
             try:
-                engine.run(spec)
+                engine.run(run_spec)
                 created_here = True
             except ConflictError as exc:
                 if exc.details.get("reason") == "name":

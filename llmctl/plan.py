@@ -13,7 +13,7 @@ import os
 import re
 import secrets as _random
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from llmctl import __version__
 from llmctl.errors import LlmctlError, UsageError
@@ -40,6 +40,9 @@ LABEL_SECRETS = f"{LABEL_PREFIX}.secrets"
 # proxy `llmctl expose` puts in front of one (llmctl.expose); absent on LLM servers.
 LABEL_ROLE = f"{LABEL_PREFIX}.role"
 ROLE_PROXY = "proxy"
+# On a container run from an image pinned by digest (`up --frozen`): the reference the spec
+# was planned with (its tag), which the container's own image field no longer shows.
+LABEL_IMAGE_REF = f"{LABEL_PREFIX}.image-ref"
 # The options `up` was given that shape the container, resolved, secrets named but never
 # valued (see options_label): `llmctl export` rebuilds the same spec from them, checked
 # against the spec hash. Docker's inspect cannot give them back apart: its environment mixes
@@ -175,6 +178,13 @@ class ContainerSpec:
             doc.pop("files")
         doc["exposed"] = self.exposed
         return doc
+
+
+def pin_image(spec: ContainerSpec, pinned: str) -> ContainerSpec:
+    """``spec`` run from ``pinned`` (``repo@sha256:...``, the same image as its tag named
+    when the lock was made). The labels, spec hash included, stay those of the planned
+    reference: a frozen container and an unfrozen one of the same image are the same spec."""
+    return replace(spec, image=pinned, labels={**spec.labels, LABEL_IMAGE_REF: spec.image})
 
 
 def spec_hash(spec_fields: dict[str, object]) -> str:

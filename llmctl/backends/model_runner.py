@@ -315,6 +315,36 @@ def delete(client: httpx.Client, model: str, *, force: bool = False) -> list[dic
     return [d for d in doc if isinstance(d, dict)] if isinstance(doc, list) else []
 
 
+# --- tag --------------------------------------------------------------------------------------
+
+
+def tag(client: httpx.Client, model: str, repo: str, tag: str) -> str:
+    """``POST /models/{model}/tag?repo=R&tag=T`` (201): ``model`` (a name or a
+    ``sha256:`` id) is then also known as ``R:T``; a tag already on another model moves.
+    Returns the tag the runner reports."""
+    import httpx
+
+    url = f"{client.base_url}".rstrip("/")
+    path = "/models/" + quote(model, safe="/:@") + "/tag"
+    try:
+        response = client.post(path, params={"repo": repo, "tag": tag})
+    except httpx.TransportError as exc:
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            raise RunnerUnreachable(
+                f"cannot reach Docker Model Runner at {url}: {describe_transport_error(exc)}",
+                NOT_RUNNING_HINT) from None
+        raise ServerError(f"tagging {model}: {describe_transport_error(exc)} ({url})") from None
+    check_api_answer(response, "POST /models/{name}/tag", body=response.content)
+    if response.status_code not in (200, 201):
+        raise _http_error(model, response.status_code, _plain(response), url, verb="tagging")
+    try:
+        doc = response.json()
+    except ValueError:
+        doc = None
+    target = doc.get("target") if isinstance(doc, dict) else None
+    return str(target or f"{repo}:{tag}")
+
+
 # --- the `docker model` CLI plugin ----------------------------------------------------------------
 
 

@@ -38,6 +38,8 @@ COMMAND_MODULES = [
     "endpoint",
     "export",
     "profiles",
+    "lock",
+    "verify",
 ]
 
 app = typer.Typer(

@@ -14,7 +14,13 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from llmctl.engine.model import ContainerInfo, DaemonTarget, EngineFacts, PublishedPort
+from llmctl.engine.model import (
+    ContainerInfo,
+    DaemonTarget,
+    EngineFacts,
+    ImageDigests,
+    PublishedPort,
+)
 from llmctl.errors import (
     ConflictError,
     EngineUnavailable,
@@ -110,12 +116,21 @@ def _container_info(c: Any) -> ContainerInfo:
         m.get("Name") for m in attrs.get("Mounts") or [] if m.get("Type") == "volume"
     )
     state = attrs.get("State") or {}
-    image = (attrs.get("Config") or {}).get("Image") or ""
+    config = attrs.get("Config") or {}
+    image = config.get("Image") or ""
     return ContainerInfo(
         id=c.id, name=c.name, state=state.get("Status", "unknown"), image=image,
-        labels=dict((attrs.get("Config") or {}).get("Labels") or {}), ports=tuple(ports),
+        labels=dict(config.get("Labels") or {}), ports=tuple(ports),
         volumes=tuple(v for v in volumes if v), exit_code=state.get("ExitCode"),
+        image_id=str(attrs.get("Image") or ""), env_keys=env_names(config.get("Env")),
+        gpus=bool((attrs.get("HostConfig") or {}).get("DeviceRequests")),
     )
+
+
+def env_names(env: Any) -> tuple[str, ...]:
+    """The sorted names of a ``KEY=VALUE`` list (Docker's Config.Env); values are dropped
+    here, in the engine layer, so that no secret leaves it this way."""
+    return tuple(sorted({str(item).split("=", 1)[0] for item in env or ()}))
 
 
 class DockerEngine:
@@ -294,25 +309,6 @@ class DockerEngine:
                 raise
         return raw.decode("utf-8", "replace").splitlines()[-lines:]
 
-    def read_file(self, name: str, path: str) -> bytes | None:
-        """A file's content in the container (``docker cp`` out); None when the container
-        or the file does not exist (or the path is not a regular file)."""
-        import io
-        import tarfile
-
-        import docker
-
-        with engine_errors(self.target):
-            try:
-                stream, _stat = self.client.api.get_archive(name, path)
-                data = b"".join(stream)
-            except docker.errors.NotFound:
-                return None
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            member = next((m for m in tar.getmembers() if m.isfile()), None)
-            extracted = tar.extractfile(member) if member is not None else None
-            return extracted.read() if extracted is not None else None
-
     # --- volumes and networks --------------------------------------------------------------
     def ensure_network(self) -> None:
         import docker
@@ -458,6 +454,58 @@ class DockerEngine:
             raise image_pull_error(image, "the pull ended but the image is not there",
                                    alternative)
         on_event(ProgressEvent("image", "pulled", done=True, subject=image))
+
+    def image_digests(self, image: str) -> ImageDigests | None:
+        """The ID, registry digests and environment names of ``image`` (a reference or an
+        ID); None when it is not present."""
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                attrs = self.client.api.inspect_image(image)
+            except docker.errors.NotFound:
+                return None
+            except docker.errors.APIError as exc:
+                if exc.status_code in (400, 404):  # not present, or not a reference at all
+                    return None
+                raise
+        return ImageDigests(
+            id=str(attrs.get("Id") or ""),
+            repo_digests=tuple(sorted(str(d) for d in attrs.get("RepoDigests") or ())),
+            env_keys=env_names((attrs.get("Config") or {}).get("Env")),
+        )
+
+    # --- files -------------------------------------------------------------------------------
+    def read_file(self, name: str, path: str, *, limit: int = 1 << 20) -> bytes | None:
+        """The regular file ``path`` in container ``name`` (running or not), through the
+        archive API: None when the container or the file does not exist, ServerError when
+        it is larger than ``limit`` bytes or not a regular file."""
+        import io
+        import tarfile
+
+        import docker
+
+        with engine_errors(self.target):
+            try:
+                stream, stat = self.client.api.get_archive(name, path)
+            except docker.errors.NotFound:
+                return None
+            size = int((stat or {}).get("size") or 0)
+            if size > limit:
+                raise ServerError(f"{path} in {name} is {size} bytes, more than the "
+                                  f"{limit} expected")
+            raw = io.BytesIO()
+            for chunk in stream:
+                raw.write(chunk)
+                if raw.tell() > limit + 64 * 1024:  # the file plus its tar headers
+                    raise ServerError(f"{path} in {name} is larger than {limit} bytes")
+        raw.seek(0)
+        with tarfile.open(fileobj=raw) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile()), None)
+            if member is None:
+                raise ServerError(f"{path} in {name} is not a regular file")
+            handle = tar.extractfile(member)
+            return handle.read() if handle is not None else None
 
     # --- ports -------------------------------------------------------------------------------
     def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:

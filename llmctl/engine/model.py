@@ -59,10 +59,26 @@ class ContainerInfo:
     ports: tuple[PublishedPort, ...] = ()
     volumes: tuple[str, ...] = ()
     exit_code: int | None = None
+    image_id: str = ""  # the image it runs, by ID (sha256:<64 hex>); "" when unknown
+    # The names (never the values) of its environment variables, its image's own included,
+    # and whether it was given GPUs: what `llmctl lock` records of its shape.
+    env_keys: tuple[str, ...] = ()
+    gpus: bool = False
 
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+
+@dataclass(frozen=True)
+class ImageDigests:
+    """What an image reference (or ID) stands for on this daemon."""
+
+    id: str  # the image ID: sha256 of its config, sha256:<64 hex>
+    # ``repo@sha256:<64 hex>``, one per repository it was pulled from or pushed to; none for
+    # an image built or loaded here (it has no registry digest).
+    repo_digests: tuple[str, ...] = ()
+    env_keys: tuple[str, ...] = ()  # the names of the image's own environment variables
 
 
 @dataclass(frozen=True)
@@ -117,11 +133,6 @@ class Engine(Protocol):
 
     def logs_tail(self, name: str, lines: int = 20) -> list[str]: ...
 
-    def read_file(self, name: str, path: str) -> bytes | None:
-        """A file's content in the container (``docker cp`` out); None when the container
-        or the file does not exist."""
-        ...
-
     def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
         """Every port published by a running container (ours or not)."""
         ...
@@ -140,5 +151,17 @@ class Engine(Protocol):
     def image_present(self, image: str) -> bool: ...
 
     def pull_image(self, image: str, on_event: ProgressSink = ..., *,
-                   stall_timeout: float = ..., alternative: str | None = None) -> None: ...
+                   stall_timeout: float = ..., alternative: str | None = None) -> None:
+        """Pull ``image`` (a tag, or ``repo@sha256:...``: then that exact manifest)."""
+        ...
+
+    def image_digests(self, image: str) -> ImageDigests | None:
+        """The ID and registry digests of ``image`` (a reference or an image ID); None when
+        it is not present."""
+        ...
+
+    def read_file(self, name: str, path: str, *, limit: int = ...) -> bytes | None:
+        """The content of the regular file ``path`` in container ``name`` (at most ``limit``
+        bytes); None when the container or the file does not exist."""
+        ...
 

@@ -80,6 +80,9 @@ class UpRequest:
     recreate: bool = False
     yes: bool = False
     dry_run: bool = False
+    # `up --frozen`: run the container from this reference (``repo@sha256:...``, the lock's
+    # image by digest) instead of its tag; the spec and its hash stay the tag's.
+    pinned_image: str | None = None
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ class ContainerTarget:
             engine, profile, opts, wait=request.wait, timeout=request.timeout,
             recreate=request.recreate, progress=progress or null_sink,
             notify=self.events.note, on_warning=self.events.warn, on_status=on_status,
-            stop_command=self._stop_command,
+            stop_command=self._stop_command, pinned_image=request.pinned_image,
         )
 
     # --- down and status -------------------------------------------------------------------

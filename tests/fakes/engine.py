@@ -12,8 +12,12 @@ test_fake_engine.py runs the same scenario against the real engine and this one.
 What the daemon holds is plain data the test sets and reads:
 
 - ``containers``: name -> ContainerInfo; ``volumes``: name -> labels; ``images``,
-  ``networks``: sets of names; ``logs``: container name -> its log lines; ``files``:
-  container name -> {path: content} (the spec's files, what ``read_file`` reads);
+  ``networks``: sets of names; ``logs``: container name -> its log lines;
+- images by digest: ``digests`` (reference -> ImageDigests of a present image; an image in
+  ``images`` without one is a local image: its ID is made from its name, no repo digest),
+  ``remote`` (reference -> what pulling it gives: a tag, or ``repo@sha256:...``); files in
+  containers: ``files`` ((container, path) -> bytes: a spec's files once it runs, or what a
+  test puts there);
 - what it says about itself: ``facts`` (an EngineFacts), or ``recorded``, the name (or the
   loaded document) of a recorded ``docker info``/``docker version`` pair in
   tests/fixtures/engines/, which also gives ``client.info()``/``client.version()`` and the
@@ -37,7 +41,7 @@ from typing import Any
 
 from llmctl.engine import ContainerInfo, DaemonTarget, EngineFacts
 from llmctl.engine.docker_engine import NETWORK, PortTakenOnStart, facts_from
-from llmctl.engine.model import PublishedPort
+from llmctl.engine.model import ImageDigests, PublishedPort
 from llmctl.errors import ConflictError, NotFoundError, ServerError
 from llmctl.plan import LABEL_INSTANCE, LABEL_MANAGED, ContainerSpec
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
@@ -94,7 +98,9 @@ class FakeEngine:
         self.networks: set[str] = {"bridge", "host", "none"} | ({NETWORK} if network else set())
         self.gateway = gateway
         self.logs: dict[str, list[str]] = {k: list(v) for k, v in (logs or {}).items()}
-        self.files: dict[str, dict[str, bytes]] = {}
+        self.digests: dict[str, ImageDigests] = {}
+        self.remote: dict[str, ImageDigests] = {}
+        self.files: dict[tuple[str, str], bytes] = {}
         self.written: dict[str, bytes] = {}
         self.read_only = read_only
         self.race = False
@@ -160,12 +166,15 @@ class FakeEngine:
                                 details={"reason": "name"})
         if spec.image not in self.images:
             raise NotFoundError(f"image {spec.image} is not present")
-        made = _info(spec)
+        found = self.image_digests(spec.image)
+        made = replace(_info(spec), image_id=found.id if found else "")
         if self._port_taken(made):  # refused at start: what was created is removed
             raise PortTakenOnStart(f"port {spec.bind}:{spec.host_port} is already in use",
                                    details={"port": spec.host_port})
         self.containers[spec.name] = made
-        self.files[spec.name] = {**{f.path: f.content for f in spec.files}, **self.written}
+        for path, content in {**{f.path: f.content for f in spec.files},
+                              **self.written}.items():
+            self.files[(spec.name, path)] = content
         self.created.append(spec.name)
         return made
 
@@ -188,7 +197,8 @@ class FakeEngine:
     def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
         self._writes("removed a container")
         self.removed.append(name)
-        self.files.pop(name, None)
+        for key in [k for k in self.files if k[0] == name]:
+            del self.files[key]
         return self.containers.pop(name, None) is not None
 
     def logs_tail(self, name: str, lines: int = 20) -> list[str]:
@@ -196,10 +206,6 @@ class FakeEngine:
             return []
         return self.logs.get(name, [])[-lines:]
 
-    def read_file(self, name: str, path: str) -> bytes | None:
-        if name not in self.containers:
-            return None
-        return self.files.get(name, {}).get(path)
 
     # --- volumes and networks --------------------------------------------------------------
     def ensure_network(self) -> None:
@@ -245,7 +251,31 @@ class FakeEngine:
         on_event(ProgressEvent("image", "pulling", subject=image))
         self.pulled.append(image)
         self.images.add(image)
+        if image in self.remote:
+            self.digests[image] = self.remote[image]
         on_event(ProgressEvent("image", "pulled", done=True, subject=image))
+
+    def image_digests(self, image: str) -> ImageDigests | None:
+        if image in self.digests:
+            return self.digests[image]
+        for found in self.digests.values():
+            if found.id == image:
+                return found
+        if image in self.images:  # built or loaded here: an ID, no registry digest
+            import hashlib
+
+            return ImageDigests("sha256:" + hashlib.sha256(image.encode()).hexdigest())
+        return None
+
+    # --- files -------------------------------------------------------------------------------
+    def read_file(self, name: str, path: str, *, limit: int = 1 << 20) -> bytes | None:
+        if name not in self.containers:
+            return None
+        data = self.files.get((name, path))
+        if data is not None and len(data) > limit:
+            raise ServerError(f"{path} in {name} is {len(data)} bytes, more than the "
+                              f"{limit} expected")
+        return data
 
     # --- ports -------------------------------------------------------------------------------
     def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
@@ -272,4 +302,5 @@ def _info(spec: ContainerSpec) -> ContainerInfo:
     return ContainerInfo(
         id=spec.name, name=spec.name, state="running", image=spec.image,
         labels=dict(spec.labels), volumes=tuple(v.name for v in spec.volumes), exit_code=0,
-        ports=tuple(PublishedPort(p.host_ip, p.host_port, p.container_port) for p in spec.ports))
+        ports=tuple(PublishedPort(p.host_ip, p.host_port, p.container_port) for p in spec.ports),
+        env_keys=tuple(sorted(spec.environment)), gpus=spec.gpus)

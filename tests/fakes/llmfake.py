@@ -64,6 +64,12 @@ alias               llamacpp: id reported instead of the model path
 models              comma list. ollama/model-runner: extra pullable names (capability
                     ``completion``); localai/openai: extra served model ids
 pulled              comma list of catalogue names installed at start (ollama/model-runner)
+revisions           comma list ``NAME=N``: the registry serves revision N of NAME (default 1): other
+                    layer bytes, so another manifest digest, under the same name (a re-push).
+                    Changed while running with ``POST /llmfake/registry {"model","revision"}``
+                    (a test-control route, not a server API). Model Runner also serves every
+                    revision up to the current one by digest (``from: NAME@sha256:...``), as a
+                    registry keeps old manifests, and stores such a pull untagged
 pull_delay          seconds between streamed pull lines (default 0: lines are batched)
 progress_lines      progress lines per layer during a pull (default 4); cheap to make huge
 load_seconds        startup loading time.  vllm/tgi: socket bound but not listening
@@ -159,6 +165,7 @@ OPTIONS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "alias": (str, None),
     "models": (_list, []),
     "pulled": (_list, []),
+    "revisions": (_list, []),
     "pull_delay": (float, 0.0),
     "progress_lines": (int, 4),
     "load_seconds": (float, 0.0),

@@ -71,6 +71,12 @@ def scenario(engine: Any, image: str, instance: str, port: int) -> list[tuple[st
         ("image absent", outcome(lambda: engine.image_present(ABSENT))),
         ("run", outcome(lambda: seen(engine.run(first)))),
         ("get", outcome(lambda: seen(engine.get(name)))),
+        ("runs its image's ID", outcome(
+            lambda: engine.get(name).image_id == engine.image_digests(image).id != "")),
+        ("digests of an absent image", outcome(lambda: engine.image_digests(ABSENT))),
+        ("read a missing file", outcome(lambda: engine.read_file(name, "/no/such/file"))),
+        ("read in a missing container", outcome(
+            lambda: engine.read_file(f"{name}-none", "/etc/hostname"))),
         ("list managed", outcome(lambda: [c.name for c in engine.list_managed(
             **{LABEL_INSTANCE: instance})])),
         ("in list_all", outcome(lambda: name in [c.name for c in engine.list_all()])),

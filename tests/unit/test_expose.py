@@ -231,7 +231,7 @@ class ProxyEngine(FakeEngine):
                 pass
 
             def do_GET(self) -> None:
-                key = caddy.key_of(engine.files.get(name, {}).get(caddy.CONFIG_PATH))
+                key = caddy.key_of(engine.files.get((name, caddy.CONFIG_PATH)))
                 if self.headers.get("Authorization") != f"Bearer {key}":
                     self.send_response(401)
                     self.send_header("Content-Length", "0")
@@ -272,7 +272,7 @@ def expose(engine: FakeEngine, **kw: Any) -> proxy.ExposeResult:
 
 
 def config_key(engine: FakeEngine) -> str | None:
-    return caddy.key_of(engine.files["llmctl-proxy-gpu"][caddy.CONFIG_PATH])
+    return caddy.key_of(engine.files[("llmctl-proxy-gpu", caddy.CONFIG_PATH)])
 
 
 def test_expose_writes_the_key_to_the_proxy_and_the_endpoint_only(engine: ProxyEngine) -> None:

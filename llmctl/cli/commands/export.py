@@ -57,6 +57,9 @@ REPLICAS_HELP = "Pods per server (more than 1 needs --storage none)."
 LOCAL_PORT_HELP = ("Port on this machine for `kubectl port-forward` and the endpoint "
                    "(as `up --port`).")
 NAMESPACE_HELP = "Namespace for the objects (default: kubectl's current one)."
+PIN_HELP = ("Write each image by its digest from the lock file (`llmctl lock`), not by its "
+            "tag.")
+LOCK_HELP = "The lock file --pin-digests reads."
 
 
 def _request(*, port: int | None = None, bind: str = "127.0.0.1", name: str | None = None,
@@ -81,6 +84,27 @@ def _collect(names: list[str] | None, request: UpRequest, given: bool, *,
 
     return collect(names or [], request, options_given=given, connect=context.get_engine,
                    events=context.events(yes=True), gpu=gpu, read_models=read_models)
+
+
+def _pins(pin_digests: bool, lock_file: str) -> dict[str, str] | None:
+    """`--pin-digests`: the lock's image pins (llmctl.lock.frozen.image_pins), read before
+    the engine is contacted (a bad lock file is exit 3)."""
+    if not pin_digests:
+        return None
+    from llmctl.lock.frozen import image_pins
+    from llmctl.lock.model import read
+
+    return image_pins(read(lock_file))
+
+
+def _unpinned(pins: dict[str, str] | None, found: Collected, lock_file: str) -> None:
+    """An image the lock cannot pin (not in it, or built here without a registry digest)
+    keeps its tag: said in a note."""
+    if pins is None:
+        return
+    for image in sorted({s.spec.image for s in found.services} - set(pins)):
+        found.notes.append(f"{image} is not pinned: {lock_file} has no registry digest for it "
+                           "(not locked, or built or loaded locally); its tag is written")
 
 
 def _show(command: str, result: ExportResult, json_out: bool) -> None:
@@ -127,6 +151,8 @@ def compose_command(
     tcp: int | None = _opt("--tcp", help="model-runner only: host TCP port (as `up --tcp`)."),
     gpu: str = _opt("--gpu", help="model-runner only: auto | none | cuda (as `up --gpu`).",
                     default="auto"),
+    pin_digests: bool = typer.Option(False, "--pin-digests", help=PIN_HELP),
+    lock_file: str = typer.Option("llmctl.lock", "--lock", help=LOCK_HELP),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """A Compose file that runs what llmctl runs here: the same images, ports (127.0.0.1
@@ -137,8 +163,11 @@ def compose_command(
     request, given = _request(port=port, bind=bind, name=name, volume=volume, image=image,
                               gpus=gpus, env=env, model=model, model_file=model_file,
                               tcp=tcp, gpu=gpu)
+    pins = _pins(pin_digests, lock_file)
     found = _collect(names, request, given, read_models=models)
-    result = export_compose(found.services, output=output, models=models, notes=found.notes)
+    _unpinned(pins, found, lock_file)
+    result = export_compose(found.services, output=output, models=models, pins=pins,
+                            notes=found.notes)
     _show("export compose", result, json_out)
 
 
@@ -160,6 +189,8 @@ def kube_command(
     env: list[str] = typer.Option([], "--env", "-e", help=ENV_HELP),
     model: str | None = _opt("--model", "-m", help=MODEL_HELP),
     model_file: str | None = _opt("--model-file", help=MODEL_FILE_HELP),
+    pin_digests: bool = typer.Option(False, "--pin-digests", help=PIN_HELP),
+    lock_file: str = typer.Option("llmctl.lock", "--lock", help=LOCK_HELP),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Kubernetes manifests: a Deployment (probes from the profile, GPUs in limits, a
@@ -178,8 +209,10 @@ def kube_command(
                          "stream on stdout)", "Example: llmctl export kube ollama -o k8s/")
     request, given = _request(port=port, name=name, volume=volume, image=image, env=env,
                               model=model, model_file=model_file)
+    pins = _pins(pin_digests, lock_file)
     found = _collect(names, request, given, gpu=options.gpu)
-    result = export_kube(found.services, options, output=output, notes=found.notes)
+    _unpinned(pins, found, lock_file)
+    result = export_kube(found.services, options, output=output, pins=pins, notes=found.notes)
     _show("export kube", result, json_out)
 
 
@@ -200,6 +233,8 @@ def helm_command(
     image: str | None = _opt("--image", help=IMAGE_HELP),
     env: list[str] = typer.Option([], "--env", "-e", help=ENV_HELP),
     model: str | None = _opt("--model", "-m", help=MODEL_HELP),
+    pin_digests: bool = typer.Option(False, "--pin-digests", help=PIN_HELP),
+    lock_file: str = typer.Option("llmctl.lock", "--lock", help=LOCK_HELP),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Values for a maintained chart that runs the same server: the Ollama chart
@@ -215,7 +250,10 @@ def helm_command(
                            storage_class=storage_class, hf_token_secret=hf_token_secret,
                            replicas=replicas)
     request, given = _request(port=port, name=name, image=image, env=env, model=model)
+    pins = _pins(pin_digests, lock_file)
     found = _collect(names, request, given, gpu=options.gpu,
                      read_models=chart in ("ollama", "model-runner"))
-    result = export_helm(found.services, chart, options, output=output, notes=found.notes)
+    _unpinned(pins, found, lock_file)
+    result = export_helm(found.services, chart, options, output=output, pins=pins,
+                         notes=found.notes)
     _show("export helm-values", result, json_out)

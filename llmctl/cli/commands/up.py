@@ -63,6 +63,11 @@ def up(
     write_endpoint: bool = typer.Option(
         False, "--write-endpoint",
         help="Then verify and save it as the default endpoint (`llmctl endpoint write`)."),
+    frozen: bool = typer.Option(
+        False, "--frozen",
+        help="Run what the lock names: its image by digest, then its models (Model Runner "
+             "by digest; Ollama checked after the pull). Refuse anything else."),
+    lock_file: str = typer.Option("llmctl.lock", "--lock", help="The lock file --frozen follows."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run PROFILE in a container, published on 127.0.0.1, and wait until it answers.
@@ -84,10 +89,17 @@ def up(
         token_file=hf_token_file, tcp=tcp, gpu=gpu, wait=wait, timeout=timeout,
         recreate=recreate, yes=yes, dry_run=dry_run,
     )
-    target = registry.find(profile, context.events(yes=yes))
+    events = context.events(yes=yes)
+    target = registry.find(profile, events)
     # Everything the command line alone can tell is checked (and asked) before Docker is
     # contacted.
     target.check(request, context.daemon_target())
+    locked = None
+    if frozen:
+        from llmctl.lock import frozen as lock_frozen
+        from llmctl.lock import model as lock_model
+
+        locked = lock_frozen.server_for(lock_model.read(lock_file), profile, name)
 
     if dry_run:
         unreachable: LlmctlError | None = None
@@ -96,6 +108,9 @@ def up(
         except EngineUnavailable as exc:
             engine, unreachable = None, exc
         planned = target.plan(engine, request, unreachable=unreachable)
+        if locked is not None and locked.image is not None:
+            planned.warnings.append(f"--frozen: would run {locked.image.pinned or locked.image.ref}"
+                                    " and then the lock's models")
         for w in planned.warnings:
             warn(w)
         if json_out:
@@ -105,11 +120,16 @@ def up(
         return
 
     engine = context.get_engine()
+    if locked is not None:
+        request = _pin(engine, target, request, locked, mode, events)
     with progress_sink(mode) as sink:
         result = target.up(engine, request, progress=sink,
                            on_status=_wait_reporter(mode, sink, profile))
     for note in result.notes:
         warn(note)
+    frozen_models = None
+    if locked is not None:
+        frozen_models = _frozen_models(locked, result, request, mode)
     written = None
     to_write = result.endpoint_for_config() if write_endpoint else None
     if to_write is not None:
@@ -121,9 +141,49 @@ def up(
         doc = render.up_document(result)
         if written is not None:
             doc["endpoint_written"] = written
+        if locked is not None:
+            from llmctl.cli.output import to_jsonable
+
+            models = to_jsonable(frozen_models) if frozen_models else {}
+            doc["frozen"] = {"lock": lock_file, "image": request.pinned_image,
+                             "models": models.get("models"), "notes": models.get("notes", [])}
         emit_json("up", doc)
         return
     render.up_result(result)
+    if frozen_models is not None and frozen_models.models:
+        from llmctl.cli import lock_render
+
+        lock_render.frozen_models(frozen_models)
+
+
+def _pin(engine: Any, target: Any, request: Any, locked: Any, mode: str, events: Any) -> Any:
+    """`up --frozen`: the options checked against the lock, the locked image made ready;
+    the request to run (by digest)."""
+    from dataclasses import replace
+
+    from llmctl.cli.progress import progress_sink
+    from llmctl.lock import frozen as lock_frozen
+
+    with progress_sink(mode) as sink:
+        pinned = lock_frozen.prepare(engine, target.workload(engine, request), locked,
+                                     recreate=request.recreate, progress=sink,
+                                     notify=events.note, warn=warn)
+    return replace(request, pinned_image=pinned)
+
+
+def _frozen_models(locked: Any, result: Any, request: Any, mode: str) -> Any:
+    """`up --frozen`, once the server answers: the lock's models on it."""
+    from llmctl.cli.progress import progress_sink
+    from llmctl.lock import frozen as lock_frozen
+
+    if not locked.models:
+        return lock_frozen.FrozenModels()
+    if not request.wait or not result.endpoint or result.ready is not True:
+        warn("--frozen: the lock's models were not checked (the server was not waited for); "
+             "run `llmctl pull --frozen` once it answers")
+        return None
+    with progress_sink(mode) as sink:
+        return lock_frozen.ensure_models(locked, result.endpoint, progress=sink)
 
 
 def _wait_reporter(mode: str, sink: Any, name: str) -> Callable[[WaitStatus], None]:

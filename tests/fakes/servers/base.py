@@ -72,6 +72,22 @@ def blob_content(seed: str, size: int) -> bytes:
     return (unit * (size // len(unit) + 1))[:size]
 
 
+def revision_seed(seed: str, revision: int) -> str:
+    """Layer content of a registry revision: revision 1 is the original bytes."""
+    return seed if revision <= 1 else f"{seed}#r{revision}"
+
+
+def parse_revisions(items: list[str]) -> dict[str, int]:
+    """The ``revisions`` option: ``NAME=N`` items (names as given)."""
+    out = {}
+    for item in items:
+        name, _, n = item.rpartition("=")
+        if not name or not n.isdigit() or int(n) < 1:
+            raise ValueError(f"revisions: {item!r} is not NAME=N (N >= 1)")
+        out[name] = int(n)
+    return out
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

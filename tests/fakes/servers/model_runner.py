@@ -27,6 +27,8 @@ from .base import (
     dumps,
     go_html_escape,
     human_bytes,
+    parse_revisions,
+    revision_seed,
     rfc3339,
     sha256_hex,
 )
@@ -60,6 +62,12 @@ class ModelRunnerApp(ModelRunnerImport, App):
                         ctx=4096,
                     ),
                 )
+        self.revisions: dict[str, int] = {}  # normalized name -> the registry's revision
+        for name, rev in parse_revisions(self.opts["revisions"]).items():
+            norm = dmr_normalize(name)
+            if norm is None:
+                raise ValueError(f"revisions: {name!r} is not a model reference")
+            self.revisions[norm] = rev
         self.root = self.opts["data_dir"]
         self.index_path = os.path.join(self.root, "models.json")
         self.running: dict[str, dict] = {}
@@ -96,6 +104,7 @@ class ModelRunnerApp(ModelRunnerImport, App):
             r(p, POST=self.not_implemented)
         r("/models/load", POST=self.load_model)
         r("/models/(?P<name>.+)/tag", POST=self.tag_model)
+        r("/llmfake/registry", POST=self.set_revision)
 
     def startup_lines(self, url: str) -> list[str]:
         return [
@@ -154,8 +163,8 @@ class ModelRunnerApp(ModelRunnerImport, App):
         return None
 
     @staticmethod
-    def layers(spec: dict) -> list[Layer]:
-        art = spec["artifact"]
+    def layers(spec: dict, revision: int = 1) -> list[Layer]:
+        art = revision_seed(spec["artifact"], revision)
         raw = [
             ("application/vnd.docker.ai.gguf.v3", blob_content("GGUF " + art, spec["size"])),
             ("application/vnd.docker.ai.license", blob_content("LICENSE " + art, 1100)),
@@ -173,8 +182,27 @@ class ModelRunnerApp(ModelRunnerImport, App):
             "context_size": spec["ctx"],
         }
 
-    def pull_lines(self, norm: str, spec: dict):
-        layers = self.layers(spec)
+    @classmethod
+    def model_id(cls, spec: dict, revision: int = 1) -> str:
+        layers = cls.layers(spec, revision)
+        return "sha256:" + sha256_hex(("|".join(x.hex for x in layers)).encode())
+
+    def by_digest(self, norm: str, digest: str) -> tuple[dict, int] | None:
+        """The catalogue entry and revision the registry keeps under ``norm@digest``: any
+        revision up to the current one (a registry keeps the old manifests)."""
+        spec = self.catalogue.get(norm)
+        if spec is None:
+            return None
+        for rev in range(1, self.revisions.get(norm, 1) + 1):
+            if self.model_id(spec, rev) == digest:
+                return spec, rev
+        return None
+
+    def pull_lines(self, norm: str, spec: dict, revision: int | None = None,
+                   tag: bool = True):
+        """A pull of ``norm`` (its current revision, or ``revision``); ``tag`` False: a pull
+        by digest, stored untagged (docker/model-distribution#37)."""
+        layers = self.layers(spec, self.revisions.get(norm, 1) if revision is None else revision)
         total = sum(len(x.data) for x in layers)
         model_id = "sha256:" + sha256_hex(("|".join(x.hex for x in layers)).encode())
         control = spec.get("control")
@@ -191,7 +219,7 @@ class ModelRunnerApp(ModelRunnerImport, App):
             idx = self.load_index()
             existing = next((m for m in idx if m["id"] == model_id), None)
             if existing:
-                if norm not in existing["tags"]:
+                if tag and norm not in existing["tags"]:
                     existing["tags"].append(norm)
                     self.save_index(idx)
                 yield msg("success", f"Using cached model: {human_bytes(total)}")
@@ -232,13 +260,13 @@ class ModelRunnerApp(ModelRunnerImport, App):
             return
         with self.lock:
             idx = self.load_index()
-            for m in idx:  # a tag moves to the new model
+            for m in idx if tag else ():  # a tag moves to the new model
                 if norm in m["tags"]:
                     m["tags"].remove(norm)
             idx.append(
                 {
                     "id": model_id,
-                    "tags": [norm],
+                    "tags": [norm] if tag else [],
                     "created": int(time.time()),
                     "files": [x.digest for x in layers],
                     "config": self.config(spec, total),
@@ -271,7 +299,7 @@ class ModelRunnerApp(ModelRunnerImport, App):
             if not spec:
                 h.go_error(404, "Model not found")
                 return
-            layers = self.layers(spec)
+            layers = self.layers(spec, self.revisions.get(norm or "", 1))
             total = sum(len(x.data) for x in layers)
             mid = "sha256:" + sha256_hex(("|".join(x.hex for x in layers)).encode())
             h.send_json(
@@ -292,11 +320,18 @@ class ModelRunnerApp(ModelRunnerImport, App):
         except BadRequest:
             h.go_error(400, "Invalid request body")
             return
-        norm = dmr_normalize(body.get("from") if isinstance(body, dict) else None)
+        raw = body.get("from") if isinstance(body, dict) else None
+        norm = dmr_normalize(raw)
         if norm is None:
             h.go_error(400, "Invalid model reference")
             return
-        spec = self.catalogue.get(norm)
+        revision, tag = None, True
+        _, at, digest = raw.strip().partition("@") if isinstance(raw, str) else ("", "", "")
+        if at:  # repo@sha256:...: that manifest, stored untagged
+            found = self.by_digest(norm, digest)
+            spec, revision, tag = (found[0], found[1], False) if found else (None, None, False)
+        else:
+            spec = self.catalogue.get(norm)
         if spec is None:  # before anything is streamed: plain-text status (§2.3)
             h.go_error(404, "Model not found")
             return
@@ -307,7 +342,7 @@ class ModelRunnerApp(ModelRunnerImport, App):
             "application/json" if raw_json else "text/plain",
             flush_each=bool(self.opts["pull_delay"]),
         )
-        for line in self.pull_lines(norm, spec):
+        for line in self.pull_lines(norm, spec, revision, tag):
             if isinstance(line, tuple):
                 s.flush()
                 if line[1] == "stall":
@@ -318,6 +353,22 @@ class ModelRunnerApp(ModelRunnerImport, App):
                 return
             s.write((line if raw_json else go_html_escape(line)) + "\n")
         s.close()
+
+    def set_revision(self, h: Handler, req: Request) -> None:
+        """Test control (not the runner's API): ``{"model", "revision"}`` -> the registry
+        now serves that revision under the model's tag (a re-push)."""
+        try:
+            body = req.json()
+        except BadRequest:
+            body = None
+        norm = dmr_normalize(body.get("model") if isinstance(body, dict) else None)
+        rev = body.get("revision") if isinstance(body, dict) else None
+        if norm is None or not isinstance(rev, int) or rev < 1:
+            h.go_error(400, "want {\"model\": NAME, \"revision\": N >= 1}")
+            return
+        with self.lock:
+            self.revisions[norm] = rev
+        h.send_json(200, {"model": norm, "revision": rev}, "application/json")
 
     def delete_model(self, h: Handler, req: Request, name: str) -> None:
         with self.lock:

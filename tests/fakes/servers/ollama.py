@@ -26,6 +26,7 @@ from .base import (
     count_prompt_tokens,
     dumps,
     fake_tool_call,
+    parse_revisions,
     rfc3339,
     sha256_hex,
     split_tokens,
@@ -59,6 +60,12 @@ class OllamaApp(OllamaImport, App):
                         ctx=4096,
                     ),
                 )
+        self.revisions: dict[str, int] = {}  # OName.key -> the registry's revision
+        for name, rev in parse_revisions(self.opts["revisions"]).items():
+            n = parse_ollama_name(name)
+            if n is None:
+                raise ValueError(f"revisions: {name!r} is not a model name")
+            self.revisions[n.key] = rev
         self.root = os.path.join(self.opts["data_dir"], "models")
         self.loaded: dict[str, float] = {}  # full key -> expires (epoch)
         self.create_ends: list[str] = []  # each streamed create: success | error | client gone
@@ -97,6 +104,7 @@ class OllamaApp(OllamaImport, App):
         r("/v1/models", GET=self.v1_models)
         r("/v1/models/(?P<model>.+)", GET=self.v1_model)
         r("/v1/chat/completions", POST=self.v1_chat)
+        r("/llmfake/registry", POST=self.set_revision)
 
     def startup_lines(self, url: str) -> list[str]:
         now = datetime.now().astimezone().isoformat(timespec="milliseconds")
@@ -217,7 +225,7 @@ class OllamaApp(OllamaImport, App):
             yield '{"error":"pull model manifest: file does not exist"}'
             return
         control = spec.get("control")
-        layers = ollama_layers(n, spec)
+        layers = ollama_layers(n, spec, self.revisions.get(n.key, 1))
         nlines = max(1, self.opts["progress_lines"])
         delay = self.opts["pull_delay"]
         os.makedirs(os.path.join(self.root, "blobs"), exist_ok=True)
@@ -309,6 +317,19 @@ class OllamaApp(OllamaImport, App):
                 return
             s.write(line + "\n")
         s.close()
+
+    def set_revision(self, h: Handler, req: Request) -> None:
+        """Test control (not Ollama's API): ``{"model", "revision"}`` -> the registry now
+        serves that revision of the model (a re-push under the same name)."""
+        body = req.json()
+        n = parse_ollama_name(body.get("model"))
+        rev = body.get("revision")
+        if n is None or not isinstance(rev, int) or rev < 1:
+            h.send_json(400, {"error": "want {\"model\": NAME, \"revision\": N >= 1}"})
+            return
+        with self.lock:
+            self.revisions[n.key] = rev
+        h.send_json(200, {"model": n.shortest, "revision": rev})
 
     def control(self, h: Handler, s: ChunkStream | None, what: str) -> None:
         if s is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from .base import CONTROL_MODELS, Layer, blob_content, dumps, sha256_hex
+from .base import CONTROL_MODELS, Layer, blob_content, dumps, revision_seed, sha256_hex
 
 
 class OName(NamedTuple):
@@ -125,9 +125,10 @@ for _c in CONTROL_MODELS:
     )
 
 
-def ollama_layers(name: OName, spec: dict) -> list[Layer]:
-    """Deterministic layers (model, template, license, params, then config last)."""
-    seed = name.key
+def ollama_layers(name: OName, spec: dict, revision: int = 1) -> list[Layer]:
+    """Deterministic layers (model, template, license, params, then config last); another
+    ``revision`` has other model bytes (a re-push under the same name)."""
+    seed = revision_seed(name.key, revision)
     raw = [
         ("application/vnd.ollama.image.model", blob_content("GGUF " + seed, spec["size"])),
         ("application/vnd.ollama.image.template", b"{{ .System }}\n{{ .Prompt }}"),
