@@ -398,6 +398,15 @@ def test_model_runner_on_engine_is_exposed_at_its_api_path(engine: ProxyEngine) 
     assert any(path == "/engines/v1/models" for path, _ in engine.seen)
 
 
+def test_lock_and_export_see_servers_not_proxies(engine: ProxyEngine) -> None:
+    """`llmctl lock` locks servers: a proxy is not one (export takes it along itself:
+    tests/unit/test_export_proxy.py)."""
+    from llmctl.lock.capture import select
+
+    expose(engine)
+    assert [i.name for i in select(engine)] == ["llmctl-gpu"]
+
+
 def test_key_age_text() -> None:
     assert [exposure.key_age_text(s) for s in (None, 5, 120, 7200, 3 * 86400)] == [
         "-", "5 s", "2 min", "2 h", "3 d"]
