@@ -414,3 +414,40 @@ def test_export_takes_the_proxy_along_without_the_key(  # type: ignore[no-untype
     kinds = [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(kube.stdout)]
     assert ("ConfigMap", f"{name}-proxy-caddyfile") in kinds
     assert ("Deployment", f"{name}-proxy") in kinds
+
+
+def test_the_exported_caddyfile_takes_the_key_from_the_environment_and_fails_closed(  # type: ignore[no-untyped-def]
+        servers, proxy_image: str) -> None:
+    """What `llmctl export` gives the proxy (llmctl/export/proxy.py): the key in a variable.
+    On the real Caddy: set, only that key gets through; unset or short, nothing does."""
+    from llmctl.engine import connect
+    from llmctl.expose import caddy
+    from llmctl.plan import ContainerFile, ContainerSpec, PortBinding
+
+    name = servers()
+    text = caddy.render(upstream=f"llmctl-{name}:11434", key=None, key_env="T_PROXY_KEY",
+                        port=8080)
+    key = "k" * 40
+    engine = connect()
+    for env, status in (({"T_PROXY_KEY": key}, 200), ({}, 401), ({"T_PROXY_KEY": "short"}, 401)):
+        port = publish_port()
+        spec = ContainerSpec(
+            name=f"{name}-envkey", instance=name, profile="proxy", api="ollama",
+            image=proxy_image, command=(), env=env, ports=(PortBinding("127.0.0.1", port, 8080),),
+            volumes=(), gpus=False, labels={"io.llmctl.test": "1"}, restart="no",
+            files=(ContainerFile(caddy.CONFIG_PATH, text.encode()),))
+        engine.run(spec)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:  # until Caddy answers at all (401 without a key)
+                with contextlib.suppress(httpx.HTTPError):
+                    if ask(url).status_code == 401:
+                        break
+                assert time.monotonic() < deadline, "the proxy never answered"
+                time.sleep(0.1)
+            assert ask(url, key).status_code == status, env
+            for wrong in ("x", "short", "k" * 39, "k" * 41):
+                assert ask(url, wrong).status_code == 401, (env, wrong)
+        finally:
+            engine.remove(spec.name, stop_timeout=1)
