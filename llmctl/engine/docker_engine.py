@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from llmctl.engine.model import (
@@ -29,7 +29,7 @@ from llmctl.errors import (
     PortTakenOnStart,
     ServerError,
 )
-from llmctl.plan import LABEL_MANAGED, ContainerSpec
+from llmctl.plan import LABEL_MANAGED, ContainerFile, ContainerSpec
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
 
 if TYPE_CHECKING:
@@ -70,6 +70,30 @@ def _port_map(spec: ContainerSpec) -> dict[str, list[tuple[str, int]]]:
     for p in spec.ports:
         mapping.setdefault(f"{p.container_port}/tcp", []).append((p.host_ip, p.host_port))
     return mapping
+
+
+def _tar_of(files: Iterable[ContainerFile]) -> bytes:
+    """A tar archive (to extract at ``/``) of ``files``, owned by root, with their folders."""
+    import io
+    import posixpath
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        folders: set[str] = set()
+        for f in files:
+            parts = posixpath.dirname(f.path).strip("/").split("/")
+            for i in range(len(parts)):
+                folder = "/".join(parts[: i + 1])
+                if folder and folder not in folders:
+                    folders.add(folder)
+                    info = tarfile.TarInfo(folder)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo(f.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(f.content), f.mode, int(time.time())
+            tar.addfile(info, io.BytesIO(f.content))
+    return buf.getvalue()
 
 
 def _container_info(c: Any) -> ContainerInfo:
@@ -204,10 +228,14 @@ class DockerEngine:
                 raise ServerError(f"Docker refused to create {spec.name}: "
                                   f"{exc.explanation or exc}") from exc
             try:
+                if spec.files:
+                    # Secret configs go in as files (never env, labels or argv: `docker
+                    # inspect` and `ps` show those), before the process starts.
+                    container.put_archive("/", _tar_of(spec.files))
                 container.start()
             except BaseException as exc:
-                # Start failed (port taken, GPU refused) or we were interrupted: the
-                # container is left in "created" state, so remove what we made.
+                # Writing the files or the start failed (port taken, GPU refused) or we were
+                # interrupted: the container is left in "created" state, so remove it.
                 with contextlib.suppress(Exception):
                     container.remove(force=True)
                 if isinstance(exc, docker.errors.APIError):
@@ -256,7 +284,9 @@ class DockerEngine:
                 if c.status == "running":
                     c.stop(timeout=stop_timeout)
             try:
-                c.remove(force=True)
+                # v: its anonymous volumes too (an image's VOLUME that nothing was mounted
+                # on, e.g. the official Caddy image's /config); named volumes are kept.
+                c.remove(force=True, v=True)
             except docker.errors.NotFound:
                 return False
             except docker.errors.APIError as exc:

@@ -16,7 +16,8 @@ What the daemon holds is plain data the test sets and reads:
 - images by digest: ``digests`` (reference -> ImageDigests of a present image; an image in
   ``images`` without one is a local image: its ID is made from its name, no repo digest),
   ``remote`` (reference -> what pulling it gives: a tag, or ``repo@sha256:...``); files in
-  containers: ``files`` ((container, path) -> bytes);
+  containers: ``files`` ((container, path) -> bytes: a spec's files once it runs, or what a
+  test puts there);
 - what it says about itself: ``facts`` (an EngineFacts), or ``recorded``, the name (or the
   loaded document) of a recorded ``docker info``/``docker version`` pair in
   tests/fixtures/engines/, which also gives ``client.info()``/``client.version()`` and the
@@ -25,7 +26,8 @@ What the daemon holds is plain data the test sets and reads:
   for, found or not), ``pulled``;
 - knobs: ``race`` (the next ``run`` loses to a twin created first: 409), ``read_only``
   (any call that would change the daemon fails the test: dry runs), ``gateway`` (the default
-  bridge's gateway, None for none).
+  bridge's gateway, None for none), ``written`` ({path: content} that every container's
+  process writes once it runs, such as a proxy's generated CA certificate).
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class FakeEngine:
         self.digests: dict[str, ImageDigests] = {}
         self.remote: dict[str, ImageDigests] = {}
         self.files: dict[tuple[str, str], bytes] = {}
+        self.written: dict[str, bytes] = {}
         self.read_only = read_only
         self.race = False
         self.created: list[str] = []
@@ -169,6 +172,9 @@ class FakeEngine:
             raise PortTakenOnStart(f"port {spec.bind}:{spec.host_port} is already in use",
                                    details={"port": spec.host_port})
         self.containers[spec.name] = made
+        for path, content in {**{f.path: f.content for f in spec.files},
+                              **self.written}.items():
+            self.files[(spec.name, path)] = content
         self.created.append(spec.name)
         return made
 
@@ -191,12 +197,15 @@ class FakeEngine:
     def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
         self._writes("removed a container")
         self.removed.append(name)
+        for key in [k for k in self.files if k[0] == name]:
+            del self.files[key]
         return self.containers.pop(name, None) is not None
 
     def logs_tail(self, name: str, lines: int = 20) -> list[str]:
         if name not in self.containers:
             return []
         return self.logs.get(name, [])[-lines:]
+
 
     # --- volumes and networks --------------------------------------------------------------
     def ensure_network(self) -> None:
