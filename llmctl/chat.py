@@ -46,7 +46,7 @@ def list_models(
     try:
         with hard_deadline(timeout, "listing models", ep.endpoint) as cutter, make_client(
                 base, timeout=timeout, connect_timeout=min(timeout, 5.0),
-                headers=ep.auth_headers(), cutter=cutter) as client:
+                headers=ep.auth_headers(), cutter=cutter, ca_file=ep.ca_file) as client:
             if ep.api_type == "ollama":
                 from llmctl.backends import ollama
 
@@ -115,7 +115,8 @@ async def achat(
     from llmctl.urls import connectable
 
     base = connectable(ep.endpoint)  # localhost in a hand-written file is 127.0.0.1 too
-    async with make_async_client(base, timeout=timeout, headers=ep.auth_headers()) as client:
+    async with make_async_client(base, timeout=timeout, headers=ep.auth_headers(),
+                                 ca_file=ep.ca_file) as client:
         name = model or ep.model
         path, body = backend.build_chat_request(
             name, normalize_messages(messages), tools, stream=stream, options=options)

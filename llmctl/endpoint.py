@@ -13,6 +13,8 @@ overrides)::
                                     # (http://llmctl-NAME:PORT for a server llmctl runs)
         model: llama3.2:latest
         bearer_token: ...           # optional; never printed
+        ca_file: /path/ca.crt       # optional: the CA that signed the server's certificate
+                                    # (`llmctl expose --tls internal`), trusted for it only
         verified: {at: ..., server: ollama, model_present: true, tools: true}
 
 Everything else in the file (other top-level keys, other endpoints, comments, key order) is
@@ -53,6 +55,7 @@ OWNED_FIELDS = (
     "endpoint_container",
     "model",
     "bearer_token",
+    "ca_file",
     "verified",
 )
 REDACTED = "***"
@@ -88,6 +91,7 @@ class Endpoint:
     llm_type: str = "openai-compatible"
     endpoint_container: str | None = None
     bearer_token: str | None = field(default=None, repr=False)
+    ca_file: str | None = None  # a CA certificate (PEM) trusted for this endpoint only
     verified: Verified | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # keys llmctl doesn't own
 
@@ -106,6 +110,8 @@ class Endpoint:
         doc["model"] = self.model
         if self.bearer_token:
             doc["bearer_token"] = REDACTED if redact else self.bearer_token
+        if self.ca_file:
+            doc["ca_file"] = self.ca_file
         if self.verified:
             doc["verified"] = self.verified.to_dict()
         for k, v in self.extra.items():
@@ -159,6 +165,7 @@ def switch_api(ep: Endpoint, api: str) -> Endpoint:
         model=ep.model,
         llm_type=ep.llm_type,
         bearer_token=ep.bearer_token,
+        ca_file=ep.ca_file,
     )
 
 
@@ -167,8 +174,13 @@ def resolve_endpoint(endpoint: Endpoint | str | None, api: str | None) -> Endpoi
     endpoint file, or (None) the default one; through ``api`` when given."""
     if endpoint is None:
         ep = load_endpoint()
+    elif isinstance(endpoint, str) and "://" in endpoint:
+        ep = endpoint_from_url(endpoint, api=api)
+        known = configured_for(ep.endpoint)  # the key and CA `llmctl expose` wrote for it
+        if known is not None:
+            ep.bearer_token, ep.ca_file = known.bearer_token, known.ca_file
     elif isinstance(endpoint, str):
-        ep = endpoint_from_url(endpoint, api=api) if "://" in endpoint else load_endpoint(endpoint)
+        ep = load_endpoint(endpoint)
     else:
         ep = endpoint
     if api and api != ep.api_type:
@@ -225,6 +237,9 @@ def _endpoint_from_entry(name: str, entry: Any, path: Path) -> Endpoint:
             tools=ver.get("tools") if isinstance(ver.get("tools"), bool) else None,
         )
     token = entry.get("bearer_token")
+    ca_file = entry.get("ca_file")
+    if ca_file is not None and (not isinstance(ca_file, str) or not ca_file):
+        raise ConfigError(f"{where}.ca_file: not a file path")
     return Endpoint(
         name=name,
         llm_type=str(entry.get("llm_type") or "openai-compatible"),
@@ -233,6 +248,7 @@ def _endpoint_from_entry(name: str, entry: Any, path: Path) -> Endpoint:
         endpoint_container=entry.get("endpoint_container") or None,
         model=entry["model"],
         bearer_token=str(token) if token else None,
+        ca_file=ca_file,
         verified=verified,
         extra={k: v for k, v in entry.items() if k not in OWNED_FIELDS},
     )
@@ -296,6 +312,51 @@ def load_endpoint(name: str | None = None, path: Path | None = None) -> Endpoint
         f"several endpoints in {path} and no default",
         "Choose one with --endpoint NAME, or: llmctl endpoint write --name NAME",
     )
+
+
+_configured_cache: dict[Path, tuple[tuple[int, int], list[Endpoint]]] = {}
+
+
+def configured_for(url: str, path: Path | None = None) -> Endpoint | None:
+    """The configured endpoint whose server is at ``url``'s origin (scheme, host and port)
+    and that carries a bearer token or a CA file; None when there is none, or the endpoint
+    file cannot be read (a command that merely talks to a URL never fails on that file).
+
+    What lets a URL typed on the command line (``probe URL``, ``pull --endpoint URL``) use
+    the key `llmctl expose` wrote for that server, and what the HTTP client factory asks for
+    the CA of an ``https`` origin: a token and a CA are used for their own server only.
+    The file is read once per change (stat per call)."""
+    path = path or endpoints_path()
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    stamp = (st.st_mtime_ns, st.st_size)
+    cached = _configured_cache.get(path)
+    if cached is None or cached[0] != stamp:
+        from llmctl.errors import LlmctlError
+
+        try:
+            _, eps = read_config(path)
+        except LlmctlError:
+            eps = []
+        cached = (stamp, [e for e in eps if e.bearer_token or e.ca_file])
+        _configured_cache[path] = cached
+    want = _origin(url)
+    if want is None:
+        return None
+    return next((e for e in cached[1] if _origin(e.endpoint) == want), None)
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(connectable(url))
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return parts.scheme, parts.hostname.lower(), port
 
 
 # --- rendering ---
@@ -513,6 +574,13 @@ def _update(
                 and old.get("endpoint") == entry.get("endpoint")
             ):  # rewriting the same server without --token-file keeps its token
                 entry = {**entry, "bearer_token": old["bearer_token"]}
+            if (
+                isinstance(old, dict)
+                and "ca_file" not in entry
+                and old.get("ca_file")
+                and old.get("endpoint") == entry.get("endpoint")
+            ):  # ... and the CA its certificate is signed by (`llmctl expose --tls internal`)
+                entry = {**entry, "ca_file": old["ca_file"]}
             merged = dict(entry)
             if isinstance(old, dict):  # keep keys llmctl does not own, in their place
                 merged = {

@@ -126,7 +126,8 @@ def exposure_warning(bind: str, port: int, profile: Profile) -> str:
         f"the {profile.name} server is unauthenticated by default"
     return (
         f"publishing on {bind}:{port} exposes the server to the network: {what}, and ports "
-        "published by Docker bypass host firewalls (UFW, firewalld)."
+        "published by Docker bypass host firewalls (UFW, firewalld). To reach it from other "
+        "machines with a key instead, keep it on 127.0.0.1 and run `llmctl expose NAME`."
     )
 
 
@@ -522,7 +523,7 @@ def _pick_instance(engine: Engine, profile: str | None, name: str | None) -> lis
         # Never guess what to remove: name it.
         running = sorted(f"{c.labels.get(LABEL_PROFILE, '?')} --name "
                          f"{c.labels.get(LABEL_INSTANCE, c.name)}"
-                         for c in engine.list_managed())
+                         for c in engine.list_managed() if LABEL_INSTANCE in c.labels)
         raise UsageError("say which server to take down",
                          "Run `llmctl down PROFILE` or `llmctl down --name NAME`"
                          + (f"; running: {'; '.join(running)}." if running else "."))
@@ -550,9 +551,17 @@ def down(
         validate_instance_name(profile, "PROFILE")
     if name is not None:
         validate_instance_name(name)
+    from llmctl.expose.proxy import remove_proxy
+
     targets = _pick_instance(engine, profile, name)
     result = DownResult([], [], [])
     for info in targets:
+        # Its proxy first (`llmctl expose`): nothing is left answering for a gone server.
+        gone, vol_gone, vol_kept = remove_proxy(engine, info.labels.get(LABEL_INSTANCE, ""),
+                                                volumes=volumes)
+        result.removed += gone
+        result.volumes_removed += vol_gone
+        result.volumes_kept += vol_kept
         if engine.remove(info.name):
             result.removed.append(info.name)
         for vol in info.volumes:

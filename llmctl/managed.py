@@ -11,6 +11,7 @@ from llmctl.plan import (
     LABEL_INSTANCE,
     LABEL_PORT,
     LABEL_PROFILE,
+    LABEL_ROLE,
     LOOPBACK_BINDS,
 )
 
@@ -78,6 +79,7 @@ def server_from(info: ContainerInfo, address_host: str) -> ManagedServer:
 
 
 def list_servers(engine: Engine, **labels: str) -> list[ManagedServer]:
-    infos = engine.list_managed(**labels)
+    """The LLM servers llmctl manages (not the proxies `llmctl expose` puts in front)."""
+    infos = [i for i in engine.list_managed(**labels) if LABEL_ROLE not in i.labels]
     return sorted((server_from(i, engine.address_host) for i in infos),
                   key=lambda s: (s.profile, s.instance))

@@ -218,9 +218,10 @@ def explicit_target(endpoint: str, *, timeout: float = DETECT_TIMEOUT,
     NotAnAPI for something that is not an LLM server, ServerError when nothing answers.
     """
     from llmctl.backends.http import NotAnAPI, TimedOut
-    from llmctl.probe import probe_url
+    from llmctl.probe import configured_token, probe_url
 
     u = urls.parse(endpoint, "--endpoint")
+    token = token or configured_token(u.url)  # a configured endpoint's key (llmctl expose)
     found = probe_url(u.url, timeout=timeout, api_key=token)
     check = f"Check the URL and that the server runs: llmctl probe {u.url}"
     if found.status == "unreachable":
@@ -390,7 +391,7 @@ def pull(
     if target.backend == OLLAMA:
         from llmctl.backends import ollama_models
 
-        with _client(target.url, read_timeout) as client:
+        with _client(target.url, read_timeout, target.token) as client:
             outcome = ollama_models.pull(client, ref.name, on_event=progress,
                                          stall_timeout=stall_timeout, insecure=insecure,
                                          wall_timeout=timeout, started=started)
@@ -398,7 +399,7 @@ def pull(
     else:
         from llmctl.backends import model_runner
 
-        with _client(target.url, read_timeout) as client:
+        with _client(target.url, read_timeout, target.token) as client:
             try:
                 outcome = model_runner.pull(client, ref.name, on_event=progress,
                                             stall_timeout=stall_timeout,

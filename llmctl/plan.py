@@ -36,6 +36,10 @@ LABEL_PORT = f"{LABEL_PREFIX}.container-port"
 # Salted, stretched fingerprints of the secrets the container was given (never the values,
 # never a plain hash): lets a later `up` tell that a token changed. See secrets_label().
 LABEL_SECRETS = f"{LABEL_PREFIX}.secrets"
+# What a managed container is when it is not an LLM server: "proxy" for the authenticating
+# proxy `llmctl expose` puts in front of one (llmctl.expose); absent on LLM servers.
+LABEL_ROLE = f"{LABEL_PREFIX}.role"
+ROLE_PROXY = "proxy"
 # On a container run from an image pinned by digest (`up --frozen`): the reference the spec
 # was planned with (its tag), which the container's own image field no longer shows.
 LABEL_IMAGE_REF = f"{LABEL_PREFIX}.image-ref"
@@ -86,6 +90,18 @@ class BindMount:
 
 
 @dataclass(frozen=True)
+class ContainerFile:
+    """A file put into the container before it starts (through the engine API, like
+    ``docker cp``): a config that holds a secret is never an environment variable, a label
+    or an argument, which `docker inspect` and the process list show. Its content is never
+    printed: :meth:`ContainerSpec.to_dict` shows the path and mode only."""
+
+    path: str  # absolute, in the container
+    content: bytes = field(repr=False)
+    mode: int = 0o600
+
+
+@dataclass(frozen=True)
 class ModelFile:
     """``--model-file`` resolved on the host: the folder to mount and the file in it."""
 
@@ -132,6 +148,8 @@ class ContainerSpec:
     # Secret environment (HF_TOKEN ...): given to the container, but never printed, labelled
     # or hashed; to_dict() shows only the names.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    # Files written into the container before it starts (secret configs): see ContainerFile.
+    files: tuple[ContainerFile, ...] = ()
 
     @property
     def host_port(self) -> int:
@@ -153,6 +171,11 @@ class ContainerSpec:
     def to_dict(self) -> dict[str, object]:
         doc = asdict(self)
         doc["secrets"] = {k: REDACTED for k in self.secrets}
+        if self.files:
+            doc["files"] = [{"path": f.path, "mode": f"{f.mode:04o}", "content": REDACTED}
+                            for f in self.files]
+        else:
+            doc.pop("files")
         doc["exposed"] = self.exposed
         return doc
 

@@ -193,6 +193,17 @@ def configured_targets() -> list[tuple[str, str | None]]:
     return [(e.endpoint, e.bearer_token) for e in eps]
 
 
+def configured_token(url: str) -> str | None:
+    """The bearer token of the configured endpoint whose server is at ``url``, if any."""
+    from llmctl.endpoint import configured_for
+
+    try:
+        configured = configured_for(url)
+    except Exception:  # a URL that cannot be read is reported by the probe itself
+        return None
+    return configured.bearer_token if configured is not None else None
+
+
 def default_targets(
     targets_from_managed: Sequence[str | ManagedTarget] | None = None,
     *,
@@ -523,7 +534,9 @@ async def aprobe(
 
     check_seconds(timeout, say_value=False)
     if urls:
-        targets = [(u, api_key) for u in urls]
+        # A URL that is a configured endpoint's server uses that endpoint's token (the key
+        # `llmctl expose` wrote), unless one is given.
+        targets = [(u, api_key or configured_token(u)) for u in urls]
         managed_lookup = None  # the URLs given are the whole job
     else:
         targets = default_targets(targets_from_managed, include_configured=include_configured)
@@ -533,11 +546,16 @@ async def aprobe(
 
     def fresh(pairs: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
         unique: list[tuple[str, str | None]] = []
+        at: dict[str, int] = {}
         for url, token in pairs:
             root, _ = normalize_target(url)  # raises UsageError on a bad URL before any I/O
+            if root in at and token and not unique[at[root]][1]:
+                # A configured endpoint on a usual port: probed once, with its token.
+                unique[at[root]] = (unique[at[root]][0], token)
             if root in seen:
                 continue
             seen.add(root)
+            at[root] = len(unique)
             unique.append((url, token or api_key))
         return unique
 

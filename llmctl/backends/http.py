@@ -1,7 +1,9 @@
 """The one place that builds httpx clients, plus small helpers every backend shares.
 
 Rules (reference/reliability.md): loopback traffic never goes through HTTP(S)_PROXY,
-redirects are not followed, connect and read timeouts are short and explicit, and
+redirects are not followed, an ``https`` server whose configured endpoint names a CA file
+(`llmctl expose --tls internal`) is verified against that CA, for that origin only (every
+other server against the system's CAs), connect and read timeouts are short and explicit, and
 wall-clock deadlines are enforced on top (httpx's read timeout is per read): by the caller's
 asyncio cancellation, or for sync clients by a :class:`Cutter` that shuts the connection down
 from another thread (:func:`hard_deadline`).
@@ -37,7 +39,7 @@ DEFAULT_READ_TIMEOUT = 10.0
 
 def _client_options(
     base_url: str, timeout: float, connect_timeout: float, headers: dict[str, str] | None,
-    transport: Any,
+    transport: Any, ca_file: str | None = None,
 ) -> dict[str, Any]:
     import httpx
 
@@ -54,7 +56,33 @@ def _client_options(
     if loopback and parts.scheme == "http":
         # Plain HTTP on loopback: skip loading the CA bundle (tens of ms per client).
         options["verify"] = False
+    elif parts.scheme == "https":
+        if ca_file is None:
+            from llmctl.endpoint import configured_for
+
+            configured = configured_for(base_url)
+            ca_file = configured.ca_file if configured is not None else None
+        if ca_file:
+            options["verify"] = trust_only(ca_file, base_url)
     return options
+
+
+def trust_only(ca_file: str, url: str) -> Any:
+    """An SSL context that trusts the CA in ``ca_file`` and nothing else (the proxy's own
+    CA, for the one server it signed); a missing or unreadable file is a ConfigError."""
+    import ssl
+
+    from llmctl.errors import ConfigError
+
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"the CA certificate for {url}, {ca_file}, cannot be used: "
+            f"{getattr(exc, 'strerror', None) or exc}",
+            "Run `llmctl expose NAME --tls internal` again: it fetches the proxy's CA "
+            "certificate anew.",
+        ) from None
 
 
 def make_client(
@@ -65,8 +93,11 @@ def make_client(
     headers: dict[str, str] | None = None,
     transport: Any = None,
     cutter: Cutter | None = None,
+    ca_file: str | None = None,
 ) -> httpx.Client:
-    """A sync client: no proxies for loopback, no redirects, explicit timeouts.
+    """A sync client: no proxies for loopback, no redirects, explicit timeouts; ``https``
+    verified against ``ca_file`` when given (else the configured endpoint's CA for this
+    origin, else the system's).
 
     ``cutter``: every connection the client opens is handed to it, so that a wall-clock
     deadline (or a stall watchdog) can cut a request off from another thread, even one still
@@ -74,7 +105,7 @@ def make_client(
     """
     import httpx
 
-    options = _client_options(base_url, timeout, connect_timeout, headers, transport)
+    options = _client_options(base_url, timeout, connect_timeout, headers, transport, ca_file)
     if cutter is not None:
         options["event_hooks"] = {"request": [cutter.hook]}
         if transport is None:  # one connection per request, so each one is seen connecting
@@ -180,12 +211,13 @@ def make_async_client(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     headers: dict[str, str] | None = None,
     transport: Any = None,
+    ca_file: str | None = None,
 ) -> httpx.AsyncClient:
     """The async twin of :func:`make_client`."""
     import httpx
 
     return httpx.AsyncClient(**_client_options(base_url, timeout, connect_timeout, headers,
-                                               transport))
+                                               transport, ca_file))
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "up",
     "down",
     "status",
+    "expose",
     "pull",
     "models",
     "rm",

@@ -9,6 +9,8 @@ from functools import singledispatch
 from typing import Any
 
 from llmctl.cli.output import out, table, to_jsonable
+from llmctl.expose.proxy import ExposeResult, UnexposeResult
+from llmctl.expose.status import ProxiesStatus, key_age_text
 from llmctl.lifecycle import DownResult, DryRunResult, StatusEntry, UpResult
 from llmctl.plan import BindMount
 from llmctl.targets.model_runner.results import (
@@ -241,3 +243,56 @@ def _(status: RunnerStatus) -> None:
         out(f"  problem: {status.problem}")
     if status.fix:
         out(f"  fix: {status.fix}")
+
+
+@status_section.register
+def _(status: ProxiesStatus) -> None:
+    if not status.proxies:
+        return
+    out("")
+    out("Exposed through llmctl's authenticating proxy (`llmctl expose`):")
+    table(
+        ["name", "proxy", "listen", "tls", "key age", "state", "health", "server"],
+        [[p.instance, p.proxy, (p.listen or "-") + (" (EXPOSED)" if p.exposed else ""), p.tls,
+          key_age_text(p.key_age_s), p.state,
+          p.health + (f" ({p.detail})" if p.detail and p.health != "ok" else ""),
+          p.upstream + ("" if p.upstream_state == "running" else f" ({p.upstream_state})")]
+         for p in status.proxies],
+    )
+
+
+# --- expose --------------------------------------------------------------------------------
+def expose_result(result: ExposeResult) -> None:
+    verb = {"created": "exposed", "reused": "already exposed", "started": "proxy restarted",
+            "recreated": "proxy replaced, key kept",
+            "rotated": "key rotated, proxy replaced"}.get(result.action, result.action)
+    ready = (f"answers in {result.ready_seconds:.1f} s" if result.ready_seconds is not None
+             else "not checked from here")
+    out(f"{result.instance}: {verb} ({result.proxy}, {result.image}), {ready}")
+    out(f"  endpoint (this machine):   {result.url}")
+    out(f"  endpoint (containers):     {result.endpoint_container}  (on docker network llmctl)")
+    where = "beyond loopback" if result.exposed else "loopback only"
+    out(f"  listen: {result.listen} ({where})   tls: {result.tls}   "
+        f"key made: {result.key_created}")
+    out("  auth: Authorization: Bearer KEY (anything else: 401, the server sees nothing)")
+    if result.ca_file:
+        out(f"  ca: {result.ca_file}")
+    if result.endpoint:
+        out(f"  wrote endpoint {result.endpoint!r} (default) to {result.endpoints_file}: "
+            f"model {result.model}, with the key (0600; never printed)")
+        out(f"  for another machine: `llmctl endpoint show {result.endpoint} --output FILE` "
+            "writes it with the key" + (", and copy the ca file" if result.ca_file else ""))
+
+
+def unexpose_result(result: UnexposeResult) -> None:
+    for c in result.removed:
+        out(f"removed container {c}")
+    for v in result.volumes_removed:
+        out(f"removed volume {v}")
+    for v in result.volumes_kept:
+        out(f"kept volume {v} (the proxy's CA; remove with --volumes)")
+    if result.endpoint_removed:
+        out(f"removed endpoint {result.endpoint_removed!r}"
+            + (f"; the default is {result.default!r} again" if result.default else ""))
+    if result.ca_removed:
+        out(f"removed {result.ca_removed}")

@@ -90,6 +90,14 @@ def _query(path: str, params: Params | None) -> str:
     return f"{path}?{urlencode(flat)}"
 
 
+def _encoded(body: Any) -> tuple[bytes | None, str]:
+    """A request's body and its type: bytes go as they are (a tar archive for
+    ``PUT /containers/{id}/archive``), anything else as JSON."""
+    if isinstance(body, bytes):
+        return body, "application/x-tar"
+    return (None if body is None else json.dumps(body).encode()), "application/json"
+
+
 class ProtocolError(Exception):
     """The daemon's answer is not HTTP/1.1 as expected."""
 
@@ -114,10 +122,11 @@ class _Connection:
         self.reader = sock.makefile("rb")
         self.reusable = True
 
-    def send(self, method: str, target: str, body: bytes | None) -> None:
+    def send(self, method: str, target: str, body: bytes | None,
+             content_type: str = "application/json") -> None:
         lines = [f"{method} {target} HTTP/1.1", "Host: docker", "User-Agent: llmctl"]
         if body is not None:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+            lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
         elif method in ("POST", "PUT"):
             lines.append("Content-Length: 0")
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
@@ -222,7 +231,7 @@ class SocketTransport:
 
     def request(self, method: str, path: str, *, params: Params | None = None,
                 body: Any = None, timeout: float | None = None) -> Reply:
-        data = None if body is None else json.dumps(body).encode()
+        data, kind = _encoded(body)
         target = _query(path, params)
         wait = timeout or self.timeout
         for attempt in (1, 2):
@@ -233,7 +242,7 @@ class SocketTransport:
                 if conn is None:
                     conn = self._connect(wait)
                 conn.sock.settimeout(wait)
-                conn.send(method, target, data)
+                conn.send(method, target, data, kind)
                 status, headers = conn.head()
                 reply = Reply(status, conn.body(method, status, headers))
             except (_Closed, ConnectionResetError, BrokenPipeError) as exc:
@@ -335,8 +344,10 @@ class SdkTransport:
         import requests
 
         url = f"{self.api.base_url}/v{self.api.api_version}{_query(path, params)}"
+        data, kind = _encoded(body)
         try:
-            r = self.api.request(method, url, json=body, timeout=timeout or self.api.timeout)
+            r = self.api.request(method, url, data=data, headers={"Content-Type": kind},
+                                 timeout=timeout or self.api.timeout)
         except (requests.exceptions.RequestException, OSError) as exc:
             raise TransportError(str(exc)[:300]) from exc
         return Reply(r.status_code, r.content)

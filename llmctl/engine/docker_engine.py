@@ -18,7 +18,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from llmctl.engine.api import Reply, Transport, TransportError, path_of
@@ -39,7 +39,7 @@ from llmctl.errors import (
     PortTakenOnStart,
     ServerError,
 )
-from llmctl.plan import LABEL_MANAGED, ContainerSpec
+from llmctl.plan import LABEL_MANAGED, ContainerFile, ContainerSpec
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
 
 if TYPE_CHECKING:
@@ -136,6 +136,30 @@ def create_body(spec: ContainerSpec, network: str = NETWORK) -> dict[str, Any]:
     if spec.volumes:
         body["Volumes"] = {v.target: {} for v in spec.volumes}
     return body
+
+
+def _tar_of(files: Iterable[ContainerFile]) -> bytes:
+    """A tar archive (to extract at ``/``) of ``files``, owned by root, with their folders."""
+    import io
+    import posixpath
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        folders: set[str] = set()
+        for f in files:
+            parts = posixpath.dirname(f.path).strip("/").split("/")
+            for i in range(len(parts)):
+                folder = "/".join(parts[: i + 1])
+                if folder and folder not in folders:
+                    folders.add(folder)
+                    info = tarfile.TarInfo(folder)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo(f.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(f.content), f.mode, int(time.time())
+            tar.addfile(info, io.BytesIO(f.content))
+    return buf.getvalue()
 
 
 def _container_info(attrs: dict[str, Any]) -> ContainerInfo:
@@ -315,12 +339,20 @@ class DockerEngine:
             raise ServerError(f"Docker refused to create {spec.name}: {reply.message}")
         cid = str((reply.json() or {}).get("Id") or spec.name)
         try:
+            if spec.files:
+                # Secret configs go in as files (never env, labels or argv: `docker
+                # inspect` and `ps` show those), before the process starts.
+                put = self._request("PUT", path_of("/containers/{}/archive", cid),
+                                    params={"path": "/"}, body=_tar_of(spec.files))
+                if put.status >= 400:
+                    raise ServerError(f"Docker could not write the files of {spec.name}: "
+                                      f"{put.message}")
             started = self._request("POST", path_of("/containers/{}/start", cid))
             if started.status >= 400:
                 raise self._start_error(spec, started.message)
         except BaseException:
-            # Start failed (port taken, GPU refused) or we were interrupted: the container
-            # is left in "created" state, so remove what we made.
+            # Writing the files or the start failed (port taken, GPU refused) or we were
+            # interrupted: the container is left in "created" state, so remove what we made.
             with contextlib.suppress(Exception):
                 self._request("DELETE", path_of("/containers/{}", cid), params={"force": True})
             raise
@@ -363,7 +395,10 @@ class DockerEngine:
         if stopped.status == 404:
             return False
         # 304: not running. Any other failure to stop: the forced removal below kills it.
-        reply = self._request("DELETE", path_of("/containers/{}", name), params={"force": True})
+        # v: its anonymous volumes too (an image's VOLUME that nothing was mounted on, e.g.
+        # the official Caddy image's /config); named volumes are kept.
+        reply = self._request("DELETE", path_of("/containers/{}", name),
+                              params={"force": True, "v": True})
         if reply.status == 404:
             return False
         if reply.status == 409:  # removal already in progress elsewhere

@@ -136,8 +136,9 @@ class Engine(Protocol):
     def list_all(self) -> list[ContainerInfo]: ...
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
-        """Create and start ``spec``; ConflictError(details={"reason": "name"}) when the
-        name exists, PortTakenOnStart when the port is taken."""
+        """Create and start ``spec`` (its ``files`` written in between);
+        ConflictError(details={"reason": "name"}) when the name exists, PortTakenOnStart
+        when the port is taken."""
         ...
 
     def start(self, name: str) -> ContainerInfo: ...

@@ -24,6 +24,7 @@ from llmctl.errors import UsageError
 from llmctl.export.health import compose_healthcheck
 from llmctl.export.images import Pins, image_ref
 from llmctl.export.model import RUNNER, Service
+from llmctl.export.proxy import ROLE_PROXY, compose_service
 from llmctl.plan import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SECRETS
 from llmctl.urls import MODEL_RUNNER_PORT
 
@@ -165,10 +166,18 @@ def compose(services: list[Service], *, models: bool = False,
     commands: list[str] = []
     secrets: set[str] = set()
     published: dict[tuple[str, int], str] = {}
+    configs: dict[str, Any] = {}
+    by_name = {s.name: s for s in services}
     for s in services:
         if models and s.kind == RUNNER:
             continue  # Compose runs the runner for the models: element
-        doc["services"][s.name] = _service_doc(s, pins, notes, warnings)
+        if s.role == ROLE_PROXY:  # `llmctl expose`'s proxy: llmctl.export.proxy
+            server = by_name[s.workload.instance]
+            doc["services"][s.name], config, text = compose_service(s, server, pins, notes,
+                                                                    warnings)
+            configs[config] = {"content": text}
+        else:
+            doc["services"][s.name] = _service_doc(s, pins, notes, warnings)
         secrets.update(s.secrets)
         for p in s.spec.ports:
             other = published.get((p.host_ip, p.host_port))
@@ -181,14 +190,19 @@ def compose(services: list[Service], *, models: bool = False,
             volumes[v.name] = {"name": v.name, "labels": {LABEL_MANAGED: "true",
                                                          LABEL_INSTANCE: s.name}}
         first = s.spec.ports[0]
-        url = f"http://{url_host(first.host_ip)}:{first.host_port}"
+        scheme = "https" if s.spec.labels.get("io.llmctl.tls") == "internal" else "http"
+        url = f"{scheme}://{url_host(first.host_ip)}:{first.host_port}"
         endpoints[s.name] = url
         model = s.models[0] if s.models and s.kind != RUNNER else None
         commands.append(endpoint_command(url, model))
+        if s.role == ROLE_PROXY:
+            commands[-1] += f"{s.workload.api_path} --token-file FILE-WITH-{s.secrets[0]}"
         x_services[s.name] = {"api": s.workload.api, "url": url,
                               "base_url": url + s.workload.api_path,
                               "endpoint_command": commands[-1]}
     doc["networks"] = {NETWORK: {"name": NETWORK, "labels": {LABEL_MANAGED: "true"}}}
+    if configs:
+        doc["configs"] = configs
     if volumes:
         doc["volumes"] = volumes
     x: dict[str, Any] = {"version": X_VERSION, "services": x_services}
@@ -207,7 +221,8 @@ def compose(services: list[Service], *, models: bool = False,
     return ComposeDoc(doc, endpoints, commands, sorted(secrets), notes, warnings)
 
 
-def next_steps(path: str | None, secrets: list[str], *, models: bool) -> list[str]:
+def next_steps(path: str | None, secrets: list[str], *, models: bool,
+               compose_v1: bool = True) -> list[str]:
     where = f"-f {path} " if path else "-f - "
     steps = []
     if secrets:
@@ -216,6 +231,6 @@ def next_steps(path: str | None, secrets: list[str], *, models: bool) -> list[st
                      f"{', '.join(secrets)} and never holds a value")
     steps.append(f"docker compose {where}up -d")
     steps.append(f"docker compose {where}ps   (healthy once the model is loaded)")
-    if not models:
+    if not models and compose_v1:
         steps.append(f"Debian's docker-compose 1.29 runs it too: docker-compose {where}up -d")
     return steps

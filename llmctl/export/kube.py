@@ -27,6 +27,7 @@ from llmctl.export.health import kube_probes
 from llmctl.export.images import Pins, image_ref, tag_of
 from llmctl.export.kube_checks import check_manifests
 from llmctl.export.model import RUNNER, GpuRequest, KubeOptions, Service
+from llmctl.export.proxy import ROLE_PROXY, kube_objects
 
 PORT_NAME = "http"
 MANAGED_BY = "llmctl"
@@ -236,6 +237,23 @@ def _one(s: Service, options: KubeOptions, pins: Pins | None,
     return files
 
 
+def _proxy(s: Service, services: list[Service], options: KubeOptions, pins: Pins | None,
+           docs: KubeDocs) -> list[tuple[str, list[dict[str, Any]]]]:
+    server = next(x for x in services if x.name == s.workload.instance)
+    name, server_name = kube_name(s.name), kube_name(server.name)
+    labels = {**_labels(s, name), "app.kubernetes.io/component": "auth-proxy"}
+    files = kube_objects(s, server, name=name, server_name=server_name, labels=labels,
+                         selector=_selector(name, s), namespace=options.namespace, pins=pins,
+                         secrets=docs.secrets, notes=docs.notes)
+    in_ns = f" -n {options.namespace}" if options.namespace else ""
+    local = s.spec.host_port
+    docs.port_forwards.append(f"kubectl{in_ns} port-forward service/{name} {local}:8080")
+    docs.endpoint_commands.append(
+        f"llmctl endpoint write --endpoint http://127.0.0.1:{local}{s.workload.api_path} "
+        f"--token-file FILE-WITH-{s.secrets[0]}")
+    return files
+
+
 def kube(services: list[Service], options: KubeOptions, *,
          pins: Pins | None = None) -> KubeDocs:
     """The objects for ``services``, checked (:mod:`llmctl.export.kube_checks`)."""
@@ -247,7 +265,10 @@ def kube(services: list[Service], options: KubeOptions, *,
             raise UsageError(f"{names[name]} and {s.name} are both {name} in Kubernetes",
                              "Export them apart, or start one under another --name.")
         names[name] = s.name
-        docs.files += _one(s, options, pins, docs)
+        if s.role == ROLE_PROXY:  # `llmctl expose`'s proxy: llmctl.export.proxy
+            docs.files += _proxy(s, services, options, pins, docs)
+        else:
+            docs.files += _one(s, options, pins, docs)
         docs.notes += list(s.notes)
     objects = [d for _, ds in docs.files for d in ds]
     problems = check_manifests(objects)

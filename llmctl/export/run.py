@@ -43,7 +43,8 @@ def export_compose(services: list[Service], *, output: str | None = None,
     path = written[0] if written else None
     return ExportResult(
         format="compose", files=[file], services=_services(services),
-        next_steps=next_steps(path, made.secrets, models=models),
+        next_steps=next_steps(path, made.secrets, models=models,
+                              compose_v1="configs" not in made.document),
         endpoint_commands=made.endpoint_commands,
         notes=[*(notes or []), *made.notes], warnings=made.warnings, written=written,
         stdout=output == STDOUT)
@@ -81,8 +82,16 @@ def export_helm(services: list[Service], chart: str, options: KubeOptions, *,
                 output: str | None = None, pins: Pins | None = None,
                 notes: list[str] | None = None) -> ExportResult:
     from llmctl.export.helm import helm_values, next_steps
+    from llmctl.export.proxy import ROLE_PROXY
 
     output = output or f"{chart}-values.yaml"
+    proxies = [s for s in services if s.role == ROLE_PROXY]
+    services = [s for s in services if s.role != ROLE_PROXY]
+    notes = [*(notes or []), *(
+        f"{p.name}: the authenticating proxy of `llmctl expose` is not part of a chart's "
+        f"values; put the cluster's ingress with authentication in front of {p.workload.instance}"
+        f" (or `llmctl export kube {p.workload.instance}` writes the proxy too)"
+        for p in proxies)]
     made = helm_values(services, chart, options, pins=pins)
     text = yaml_text(f"helm-values --chart {chart}", [made.values], made.comments)
     file = ExportFile(output if output != STDOUT else f"{chart}-values.yaml", text,

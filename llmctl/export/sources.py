@@ -266,12 +266,19 @@ def collect(
             "the options that shape a server (--port, --image, --env, ...) describe one "
             f"server: name exactly one PROFILE (got {len(names) or 'none'})",
             "Export one at a time, or leave the options out to export what runs.")
+    from llmctl.export.proxy import proxy_for, proxy_service
+
     engine: Engine | None = None
     managed: dict[str, ContainerInfo] = {}
+    proxies: dict[str, ContainerInfo] = {}  # instance -> its `llmctl expose` proxy
     if not options_given:
         try:
             engine = connect()
             for found in engine.list_managed():
+                owner = proxy_for(found)
+                if owner is not None:
+                    proxies[owner] = found
+                    continue
                 managed.setdefault(found.labels.get(LABEL_INSTANCE, found.name), found)
         except EngineUnavailable as exc:
             if not names:
@@ -305,5 +312,8 @@ def collect(
             if problem:
                 out.notes.append(problem)
         services[service.name] = service
+        if info is not None and name in proxies:  # exposed here: its proxy goes with it
+            proxy = proxy_service(proxies[name], service)
+            services[proxy.name] = proxy
     out.services = [services[k] for k in sorted(services)]
     return out

@@ -48,6 +48,7 @@ from llmctl.plan import (
     LABEL_INSTANCE,
     LABEL_PORT,
     LABEL_PROFILE,
+    LABEL_ROLE,
     LABEL_SECRETS,
     LABEL_SPEC_HASH,
     parse_secrets_label,
@@ -299,7 +300,8 @@ def select(engine: Engine, names: Sequence[str] = ()) -> list[ContainerInfo]:
 
     for n in names:
         validate_instance_name(n, "NAME")
-    infos = sorted(engine.list_managed(), key=lambda i: i.labels.get(LABEL_INSTANCE, i.name))
+    infos = sorted((i for i in engine.list_managed() if LABEL_ROLE not in i.labels),  # servers
+                   key=lambda i: i.labels.get(LABEL_INSTANCE, i.name))
     by_name = {i.labels.get(LABEL_INSTANCE, i.name): i for i in infos}
     if names:
         missing = [n for n in names if n not in by_name]

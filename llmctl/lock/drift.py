@@ -39,7 +39,7 @@ from llmctl.lock.capture import (
 )
 from llmctl.lock.images import describe, is_locked
 from llmctl.lock.model import LockedServer, LockFile
-from llmctl.plan import LABEL_INSTANCE
+from llmctl.plan import LABEL_INSTANCE, LABEL_ROLE
 
 if TYPE_CHECKING:
     from llmctl.engine.model import ContainerInfo, Engine
@@ -206,7 +206,8 @@ def verify(engine: Engine, lock: LockFile, *, timeout: float = DEFAULT_TIMEOUT,
            endpoints: Callable[[], list[Any]] | None = None) -> VerifyReport:
     """Compare what runs on ``engine`` with ``lock``; never changes anything."""
     start = time.monotonic()
-    infos = {i.labels.get(LABEL_INSTANCE, i.name): i for i in engine.list_managed()}
+    infos = {i.labels.get(LABEL_INSTANCE, i.name): i for i in engine.list_managed()
+             if LABEL_ROLE not in i.labels}  # servers, not `llmctl expose`'s proxies
     servers = list(lock.servers)
     results: list[tuple[list[Drift], list[str]]] = []
     if servers:

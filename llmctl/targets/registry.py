@@ -54,4 +54,7 @@ def status(engine: Engine) -> StatusReport:
     for factory in SPECIAL.values():
         target = factory(Events())
         report.sections[target.status_key] = target.status(engine)
+    from llmctl.expose import status as exposure
+
+    report.sections["proxies"] = exposure.status(engine)  # `llmctl expose`: what is exposed
     return report

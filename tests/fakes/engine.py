@@ -16,7 +16,8 @@ What the daemon holds is plain data the test sets and reads:
 - images by digest: ``digests`` (reference -> ImageDigests of a present image; an image in
   ``images`` without one is a local image: its ID is made from its name, no repo digest),
   ``remote`` (reference -> what pulling it gives: a tag, or ``repo@sha256:...``); files in
-  containers: ``files`` ((container, path) -> bytes);
+  containers: ``files`` ((container, path) -> bytes: a spec's files once it runs, or what a
+  test puts there);
 - what it says about itself: ``facts`` (an EngineFacts), or ``recorded``, the name (or the
   loaded document) of a recorded ``docker info``/``docker version`` pair in
   tests/fixtures/engines/, which also gives ``client.info()``/``client.version()`` and the
@@ -25,7 +26,8 @@ What the daemon holds is plain data the test sets and reads:
   for, found or not), ``pulled``;
 - knobs: ``race`` (the next ``run`` loses to a twin created first: 409), ``read_only``
   (any call that would change the daemon fails the test: dry runs), ``gateway`` (the default
-  bridge's gateway, None for none);
+  bridge's gateway, None for none), ``written`` ({path: content} that every container's
+  process writes once it runs, such as a proxy's generated CA certificate);
 - events: ``watch`` delivers what happens to a container from then on (``die`` with its
   exit code when the test calls ``exit(name, code)``, ``destroy`` on ``remove``), on the
   caller's thread; ``wait_watched()`` blocks until a watch is open (a test acts then).
@@ -103,6 +105,7 @@ class FakeEngine:
         self.digests: dict[str, ImageDigests] = {}
         self.remote: dict[str, ImageDigests] = {}
         self.files: dict[tuple[str, str], bytes] = {}
+        self.written: dict[str, bytes] = {}
         self.read_only = read_only
         self.race = False
         self.created: list[str] = []
@@ -180,6 +183,9 @@ class FakeEngine:
             raise PortTakenOnStart(f"port {spec.bind}:{spec.host_port} is already in use",
                                    details={"port": spec.host_port})
         self.containers[spec.name] = made
+        for path, content in {**{f.path: f.content for f in spec.files},
+                              **self.written}.items():
+            self.files[(spec.name, path)] = content
         self.created.append(spec.name)
         return made
 
@@ -200,6 +206,8 @@ class FakeEngine:
     def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
         self._writes("removed a container")
         self.removed.append(name)
+        for key in [k for k in self.files if k[0] == name]:
+            del self.files[key]
         gone = self.containers.pop(name, None) is not None
         if gone:
             self._emit(name, ContainerEvent("destroy"))
@@ -232,6 +240,7 @@ class FakeEngine:
         if name not in self.containers:
             return []
         return self.logs.get(name, [])[-lines:]
+
 
     # --- volumes and networks --------------------------------------------------------------
     def ensure_network(self) -> None:

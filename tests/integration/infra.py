@@ -308,6 +308,77 @@ def llamacpp_version(client, image: str) -> str:  # type: ignore[no-untyped-def]
     return next((line.strip() for line in lines if line.startswith("version:")), "")
 
 
+# A real reverse proxy for `llmctl expose`: Debian's caddy (bookworm: 2.6.2), whose binary
+# needs only libc and libzstd, copied into the test base image and shaped like the official
+# image (caddy on PATH, config /etc/caddy/Caddyfile, data /data, config /config, both declared
+# as volumes as the official image does). No registry is needed: the .deb comes from apt.
+PROXY_REPO = "llmctl-test/caddy"
+PROXY_DOCKERFILE = f"""FROM {BASE_IMAGE}
+COPY caddy /usr/bin/caddy
+ENV XDG_CONFIG_HOME=/config XDG_DATA_HOME=/data
+RUN mkdir -p /etc/caddy /config/caddy /data/caddy /srv
+VOLUME /config
+VOLUME /data
+EXPOSE 80 443 443/udp 2019
+WORKDIR /srv
+CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
+"""
+
+
+def caddy_binary() -> Path:
+    """Debian's /usr/bin/caddy, from `apt-get download caddy` (cached in CACHE/caddy/)."""
+    target = CACHE / "caddy" / "caddy"
+    with cache_lock("caddy-deb"):
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="caddy.", dir=target.parent))
+        try:
+            proc = subprocess.run(["apt-get", "download", "caddy"], cwd=work,
+                                  capture_output=True, text=True, check=False)
+            debs = sorted(work.glob("caddy_*.deb"))
+            if proc.returncode != 0 or not debs:
+                tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+                raise InfraError("`apt-get download caddy` failed (the proxy test image needs "
+                                 f"Debian's caddy package; `apt-get update` first?): {tail}")
+            root = work / "root"
+            proc = subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(root)],
+                                  capture_output=True, text=True, check=False)
+            binary = root / "usr" / "bin" / "caddy"
+            if proc.returncode != 0 or not binary.is_file():
+                raise InfraError(f"`dpkg-deb -x {debs[0].name}` gave no usr/bin/caddy: "
+                                 f"{proc.stderr.strip()[:200]}")
+            binary.chmod(0o755)
+            os.replace(binary, target)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def proxy_image_tag(binary: Path) -> str:
+    h = hashlib.sha256(PROXY_DOCKERFILE.encode())
+    h.update(_sha256(binary).encode())
+    return f"{PROXY_REPO}:2.6.2-{h.hexdigest()[:12]}"
+
+
+def ensure_proxy_image(client) -> str:  # type: ignore[no-untyped-def]
+    """The proxy test image (Debian's caddy in the base image), built once, cached by tag."""
+    ensure_base_image(client)
+    binary = caddy_binary()
+    tag = proxy_image_tag(binary)
+
+    def make() -> None:
+        work = Path(tempfile.mkdtemp(prefix="caddy-image.", dir=CACHE))
+        try:
+            shutil.copy2(binary, work / "caddy")
+            (work / "Dockerfile").write_text(PROXY_DOCKERFILE)
+            client.images.build(path=str(work), tag=tag, rm=True, pull=False)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    return _make_image(client, tag, "proxy-image", make)
+
+
 # --- the loopback registry ----------------------------------------------------------------
 # Each run starts its own registry on a free loopback port and stops it at the end: two runs
 # at once never share one (one run's clean-up would pull the image from under the other's
@@ -458,7 +529,9 @@ def sweep(client, older_than: float = 1800) -> None:  # type: ignore[no-untyped-
 
     def ours(labels: dict[str, str], name: str) -> bool:
         return (name.startswith(TEST_PREFIX) or name.startswith(f"llmctl-{TEST_PREFIX}")
+                or name.startswith(f"llmctl-proxy-{TEST_PREFIX}")
                 or labels.get("io.llmctl.instance", "").startswith(TEST_PREFIX)
+                or labels.get("io.llmctl.proxy-for", "").startswith(TEST_PREFIX)
                 or labels.get("io.llmctl.test") == "1")
 
     for c in client.containers.list(all=True, ignore_removed=True):
@@ -482,6 +555,7 @@ def main() -> int:
         ("base image", lambda: ensure_base_image(client)),
         ("fake server image", lambda: ensure_fake_image(client)),
         ("llama.cpp image", lambda: ensure_llamacpp_image(client)),
+        ("proxy image", lambda: ensure_proxy_image(client)),
         ("SmolLM2 model", lambda: str(smollm2_gguf())),
     ]
     for what, make in steps:

@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from llmctl.engine import connect
-from llmctl.plan import LABEL_INSTANCE, LABEL_MANAGED, ContainerSpec, PortBinding, VolumeMount
+from llmctl.plan import (
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    ContainerFile,
+    ContainerSpec,
+    PortBinding,
+    VolumeMount,
+)
 from tests.fakes.engine import FakeEngine
 from tests.integration import infra
 from tests.support import publish_port
@@ -23,6 +30,9 @@ pytestmark = pytest.mark.docker
 ABSENT = "llmctl-test/absent:never-built"
 
 
+SECRET_FILE = ContainerFile("/etc/llmctl-test/secret.conf", b"key = s3cret\n", 0o600)
+
+
 def spec(name: str, instance: str, image: str, port: int,
          volume: str | None = None) -> ContainerSpec:
     return ContainerSpec(
@@ -30,7 +40,7 @@ def spec(name: str, instance: str, image: str, port: int,
         env={}, ports=(PortBinding("127.0.0.1", port, 11434),),
         volumes=(VolumeMount(volume, "/root/.ollama"),) if volume else (), gpus=False,
         labels={LABEL_MANAGED: "true", LABEL_INSTANCE: instance, "io.llmctl.test": "1"},
-        restart="no")
+        restart="no", files=(SECRET_FILE,))
 
 
 def outcome(call: Any) -> Any:
@@ -72,6 +82,11 @@ def scenario(engine: Any, image: str, instance: str, port: int) -> list[tuple[st
         ("in list_all", outcome(lambda: name in [c.name for c in engine.list_all()])),
         ("published", outcome(mine)),
         ("network", outcome(lambda: engine.has_network("llmctl"))),
+        ("file written before the start", outcome(
+            lambda: engine.read_file(name, SECRET_FILE.path))),
+        ("file absent", outcome(lambda: engine.read_file(name, "/etc/llmctl-test/none"))),
+        ("file of no container", outcome(
+            lambda: engine.read_file(f"{name}-none", SECRET_FILE.path))),
         ("run again", outcome(lambda: engine.run(first))),
         ("run on a taken port", outcome(lambda: engine.run(spec(other, instance, image, port)))),
         ("left nothing", outcome(lambda: engine.get(other))),
@@ -115,6 +130,8 @@ def test_the_fake_engine_answers_as_the_real_one(docker_client, fake_image: str,
     # and the scenario says something: these are the real engine's answers
     answers = dict(real)
     assert answers["run"][0] == "ok" and answers["run"][1][1] == "running"
+    assert answers["file written before the start"] == ("ok", SECRET_FILE.content)
+    assert answers["file absent"] == answers["file of no container"] == ("ok", None)
     assert answers["run again"][:2] == ("ConflictError", {"reason": "name"})
     assert answers["run on a taken port"][:2] == ("PortTakenOnStart", {"port": port})
     assert answers["run an absent image"][0] == "NotFoundError"

@@ -933,7 +933,8 @@ def test_ollama_version_with_the_daemon_down_still_asks_the_ports(ports: SimpleN
 
 def test_exposure_managed_and_foreign(ports: SimpleNamespace) -> None:
     """An llmctl instance published on 0.0.0.0 (`--bind 0.0.0.0 --yes`), an `ollama/ollama`
-    someone ran with `-p 11434:11434` (0.0.0.0 and ::), and a web server (not an LLM)."""
+    someone ran with `-p 11434:11434` (0.0.0.0 and ::), and a web server (not an LLM): the
+    two LLM servers are failures (no authentication), fixed by `llmctl expose`."""
     c1 = managed("pub", 21435, host_ip="0.0.0.0")
     c2 = ContainerInfo(id="x", name="ollama", state="running", image="ollama/ollama:latest",
                        ports=(PublishedPort("0.0.0.0", 11434, 11434),
@@ -941,15 +942,60 @@ def test_exposure_managed_and_foreign(ports: SimpleNamespace) -> None:
     c3 = foreign("web", "nginx:1.27", "0.0.0.0", 8088, 80)
     env = make_env("engine-linux", ports, containers=[c1, c2, c3])
     r = results(env, "exposure")["exposure"]
-    assert r.status == "warn"
-    assert "llmctl-pub (llmctl, ollama/ollama:0.17.1) publishes 0.0.0.0:21435" in r.detail
-    assert "ollama (not llmctl, ollama/ollama:latest) publishes 0.0.0.0/[::]:11434" in r.detail
+    assert r.status == "fail"
+    assert ("llmctl-pub (llmctl, ollama/ollama:0.17.1) publishes 0.0.0.0:21435 with no "
+            "authentication") in r.detail
+    assert ("ollama (not llmctl, ollama/ollama:latest) publishes 0.0.0.0/[::]:11434 with no "
+            "authentication") in r.detail
     assert "nginx" not in r.detail
     assert r.fix == (
-        "Publish it on loopback only: `llmctl up ollama --name pub --port 21435 --recreate` "
-        "(binds 127.0.0.1 by default). Re-create it on loopback: `docker rm -f ollama`, then "
-        "run it again with `-p 127.0.0.1:11434:11434`.")
+        "Publish it on loopback (`llmctl up ollama --name pub --port 21435 --recreate`), then "
+        "put the authenticating proxy in front: `llmctl expose pub --listen 0.0.0.0:PORT "
+        "--tls internal`. Re-create it on loopback (`docker rm -f ollama`, then run it again "
+        "with `-p 127.0.0.1:11434:11434`) and put an authenticating proxy in front (`llmctl "
+        "expose` does this for the servers llmctl runs).")
     assert [e["container"] for e in r.data["exposed"]] == ["llmctl-pub", "ollama"]
+
+
+def proxy_for(name: str, host_ip: str, port: int, *, tls: str = "internal",
+              upstream: str | None = None) -> ContainerInfo:
+    """The proxy `llmctl expose NAME --listen HOST_IP:PORT --tls TLS` leaves running."""
+    return ContainerInfo(
+        id=f"p-{name}", name=f"llmctl-proxy-{name}", state="running", image="caddy:2.11.7",
+        labels={"io.llmctl.managed": "true", "io.llmctl.role": "proxy",
+                "io.llmctl.proxy-for": name, "io.llmctl.tls": tls,
+                "io.llmctl.upstream": upstream or f"llmctl-{name}"},
+        ports=(PublishedPort(host_ip, port, 8443),))
+
+
+def test_exposure_through_the_proxy_is_ok(ports: SimpleNamespace) -> None:
+    """A server on loopback with llmctl's proxy on the LAN: ok, and said (TLS off too)."""
+    env = make_env("engine-linux", ports, containers=[
+        managed("gpu", 21437), proxy_for("gpu", "0.0.0.0", 11443),
+        managed("lab", 21438), proxy_for("lab", "192.168.1.10", 11480, tls="off")])
+    r = results(env, "exposure")["exposure"]
+    assert r.status == "ok" and r.fix is None and r.data["exposed"] == []
+    assert "gpu is exposed on 0.0.0.0:11443 through llmctl's authenticating proxy " \
+           "llmctl-proxy-gpu" in r.detail
+    assert "lab is exposed on 192.168.1.10:11480 through llmctl's authenticating proxy " \
+           "llmctl-proxy-lab (TLS off: the key travels in clear)" in r.detail
+    assert [p["instance"] for p in r.data["protected"]] == ["gpu", "lab"]
+
+
+def test_exposure_on_a_lan_address_fails_and_a_proxy_without_server_warns(
+        ports: SimpleNamespace) -> None:
+    """Beyond loopback is any address but loopback (a LAN address too); a proxy whose server
+    was removed by hand is a warning with `llmctl unexpose` as the fix."""
+    env = make_env("engine-linux", ports, containers=[
+        managed("lan", 21439, host_ip="192.168.1.10"),
+        proxy_for("gone", "127.0.0.1", 11443)])
+    r = results(env, "exposure")["exposure"]
+    assert r.status == "fail" and "publishes 192.168.1.10:21439" in r.detail
+    assert "llmctl's proxy llmctl-proxy-gone is in front of llmctl-gone, which no longer " \
+           "exists" in r.detail
+    findings = {f["status"]: f for f in r.data["findings"]}
+    assert findings["warn"]["fix"] == "Remove it: `llmctl unexpose gone`."
+    assert "llmctl expose lan --listen 192.168.1.10:PORT" in (r.fix or "")
 
 
 def test_loopback_only_is_ok(ports: SimpleNamespace) -> None:

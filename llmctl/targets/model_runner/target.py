@@ -103,7 +103,15 @@ class ModelRunnerTarget:
         if runner.place.mode != "desktop" and request.volumes:
             self.events.confirm("Remove the models volume too? The models stored in it are "
                                 "deleted.", "--volumes")
-        return runner.down(volumes=request.volumes, confirm=ask)
+        result = runner.down(volumes=request.volumes, confirm=ask)
+        if runner.place.mode != "desktop":  # its `llmctl expose` proxy goes with it
+            from llmctl.expose.proxy import remove_proxy
+
+            gone, vol_gone, vol_kept = remove_proxy(engine, NAME, volumes=request.volumes)
+            result.removed[:0] = gone
+            result.volumes_removed += vol_gone
+            result.volumes_kept += vol_kept
+        return result
 
     def status(self, engine: Engine) -> RunnerStatus | None:
         """The runner's status, never raising: None only when the engine's facts are
