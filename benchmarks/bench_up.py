@@ -341,7 +341,7 @@ def report(samples: dict[str, list[float]], trees: dict[str, Path | None], image
     if as_json:
         print(json.dumps({**meta, "results": rows, "targets": [
             {"tree": t, "what": w, "value": v, "unit": u, "target": g}
-            for t, w, v, u, g in targets]}, indent=2))
+            for t, w, v, u, g in targets if v == v]}, indent=2))
         return
     print(f"image {image}, port {port}, {runs} rounds, {os.cpu_count()} CPUs; load average "
           f"{' '.join(f'{x:.2f}' for x in load_before)} before, "
@@ -353,6 +353,8 @@ def report(samples: dict[str, list[float]], trees: dict[str, Path | None], image
     print()
     print(f"{'tree':7} {'what':50} {'value':>9}  target")
     for label, what, value, unit, goal in targets:
+        if value != value:  # NaN: a case not run (--skip-chat)
+            continue
         shown = f"{value:7.0f}ms" if unit == "ms" else f"{value:8.2f}x"
         print(f"{label:7} {what:50} {shown:>9}  {goal}")
 

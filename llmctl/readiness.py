@@ -62,11 +62,12 @@ def _loading(kind: str, status: int | None, body: str, transport: str | None) ->
     return None
 
 
-# How often to look while waiting: every 20 ms for the first 2 s (a small model is ready in
-# tenths of a second, and `up` should return then, not a back-off step later), then less
-# and less often, to once a second after a minute (a vLLM load may take 30 minutes). The
-# schedule depends on the time waited only, never on the timeout allowed.
-POLL_SCHEDULE = ((2.0, 0.02), (5.0, 0.05), (15.0, 0.2), (60.0, 0.5))
+# How often to look while waiting: every 10 ms for the first second and 20 ms to 2 s (a small
+# model is ready in tenths of a second, and `up` should return then, not a back-off step
+# later; a look at a server still booting costs about a millisecond), then less and less
+# often, to once a second after a minute (a vLLM load may take 30 minutes). The schedule
+# depends on the time waited only, never on the timeout allowed.
+POLL_SCHEDULE = ((1.0, 0.01), (2.0, 0.02), (5.0, 0.05), (15.0, 0.2), (60.0, 0.5))
 POLL_MAX = 1.0
 # With the container's events followed, its state is also asked this often, in case an
 # event was lost (a daemon restart ends the stream).
@@ -148,12 +149,21 @@ Wake = Callable[[], None]
 
 
 def warm_up() -> None:
-    """Import what a look needs (httpx, 25 to 60 ms) on a thread of its own, while the
+    """Import what a look needs (httpx and httpcore, 25 to 80 ms) on a thread of its own, while the
     caller waits for the engine to create and start the container: the first look then
     costs its request only."""
-    if "httpx" not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=("httpx",),
+    if "httpcore" not in sys.modules:
+        threading.Thread(target=_import_all, args=(WARM_UP,),
                          name="llmctl-warm-up", daemon=True).start()
+
+
+# httpx imports httpcore (about 20 ms) only when its first client is made.
+WARM_UP = ("httpx", "httpcore")
+
+
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
+        importlib.import_module(name)
 
 
 def _pause(woken: threading.Event, seconds: float) -> None:
@@ -177,7 +187,7 @@ def wait_ready(
 ) -> float:
     """Look until ready; return the seconds it took. Raises NotReadyError with logs.
 
-    Looks follow :func:`poll_interval` (every 20 ms at first, whatever ``timeout`` is).
+    Looks follow :func:`poll_interval` (every 10 ms at first, whatever ``timeout`` is).
     ``container_state`` says whether the container still runs: an ended one fails the wait
     at once. ``watch(wake)``, when given, starts following the container's events once a
     first look found the server not ready, calls ``wake()`` on each (exit, removal, health

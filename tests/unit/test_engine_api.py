@@ -118,6 +118,7 @@ class UnixServer:
         self.sock.bind(self.path)
         self.sock.listen(8)
         self.connections = 0
+        self.bodies: list[bytes] = []
         self.respond = respond
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -142,8 +143,9 @@ class UnixServer:
                 head, _, buf = buf.partition(b"\r\n\r\n")
                 length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
                                if line.lower().startswith(b"content-length:")), 0)
-                while len(buf) < length:  # the request's body is read, not answered
+                while len(buf) < length:  # the request's body is kept, not answered
                     buf += conn.recv(4096)
+                self.bodies.append(buf[:length])
                 buf = buf[length:]
                 if not self.respond(conn, head.decode()):
                     return
@@ -219,6 +221,31 @@ def test_answers_of_every_shape_are_read_on_one_kept_alive_connection(sock_dir: 
                         "GET /containers/c1/logs?stdout=1 HTTP/1.1",
                         "GET /containers/nope/json HTTP/1.1"]
         assert server.connections == 1
+        api.close()
+    finally:
+        server.close()
+
+
+def test_bytes_go_as_a_tar_body_and_documents_as_json(sock_dir: Path) -> None:
+    # PUT /containers/{id}/archive takes a tar archive (a proxy's key file); every other
+    # body is a JSON document.
+    heads: list[str] = []
+
+    def respond(conn: socket.socket, request: str) -> bool:
+        heads.append(request)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    server = UnixServer(sock_dir / "t.sock", respond)
+    try:
+        api = SocketTransport(f"unix://{server.path}")
+        tar = bytes(range(256)) * 3
+        api.request("PUT", "/containers/c1/archive", params={"path": "/"}, body=tar)
+        api.request("POST", "/containers/create", body={"Image": "i"})
+        assert "Content-Type: application/x-tar" in heads[0].split("\r\n")
+        assert f"Content-Length: {len(tar)}" in heads[0].split("\r\n")
+        assert "Content-Type: application/json" in heads[1].split("\r\n")
+        assert server.bodies == [tar, b'{"Image": "i"}']
         api.close()
     finally:
         server.close()

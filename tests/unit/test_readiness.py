@@ -66,7 +66,8 @@ def test_a_container_that_ends_while_waiting_says_what_happened(
 def test_the_schedule_starts_at_tens_of_ms_and_backs_off_only_after_seconds() -> None:
     from llmctl.readiness import POLL_MAX, poll_interval
 
-    assert poll_interval(0.0) == poll_interval(1.9) == 0.02
+    assert poll_interval(0.0) == poll_interval(0.99) == 0.01
+    assert poll_interval(1.0) == poll_interval(1.9) == 0.02
     steps = [poll_interval(t / 10) for t in range(0, 1200)]
     assert steps == sorted(steps) and max(steps) == POLL_MAX == poll_interval(3600)
     assert poll_interval(2.0) <= 0.05  # "after seconds", gently
@@ -76,7 +77,7 @@ def test_the_schedule_starts_at_tens_of_ms_and_backs_off_only_after_seconds() ->
 def test_a_long_timeout_does_not_change_the_early_looks(
     timeout: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # vLLM's profile allows 1800 s: the first looks are still 20 ms apart.
+    # vLLM's profile allows 1800 s: the first looks are still 10 ms apart.
     from llmctl import readiness
     from llmctl.errors import NotReadyError
 
@@ -86,7 +87,7 @@ def test_a_long_timeout_does_not_change_the_early_looks(
     with pytest.raises(NotReadyError, match="exited"):
         readiness.wait_ready(f"http://127.0.0.1:{dead_port()}", OLLAMA_READY, timeout=timeout,
                              container_state=lambda: next(states))
-    assert pauses == [0.02] * 5
+    assert pauses == [0.01] * 5
 
 
 def test_an_exit_event_ends_the_wait_without_another_look(
