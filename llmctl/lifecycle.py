@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,7 +35,7 @@ from llmctl.plan import (
 from llmctl.ports import PortHolder, next_free, port_free, process_holding, who_holds
 from llmctl.profiles import Profile, Readiness
 from llmctl.progress import ProgressSink, null_sink
-from llmctl.readiness import WaitStatus, check_once, ended_error, wait_ready
+from llmctl.readiness import WaitStatus, check_once, ended_error, wait_ready, warm_up
 
 if TYPE_CHECKING:
     from llmctl.backends.identify import Answer
@@ -416,6 +415,7 @@ def up(
               "recreate": "recreated"}[action]
 
     created_here = False
+    made: ContainerInfo | None = None  # as `run` or `start` inspected it once started
     if existing is None:
         if engine.target.is_local and not port_free(spec.host_port, spec.bind):
             # Another `up` of the same instance may have won the race since we looked.
@@ -428,8 +428,10 @@ def up(
             if not engine.image_present(run_spec.image):
                 # The progress sink says "pulling IMAGE" (once): no note of our own.
                 engine.pull_image(run_spec.image, progress, alternative="--image REF")
+            if wait:
+                warm_up()  # the first look's imports, while the daemon creates and starts it
             try:
-                engine.run(run_spec)
+                made = engine.run(run_spec)
                 created_here = True
             except ConflictError as exc:
                 if exc.details.get("reason") == "name":
@@ -449,9 +451,12 @@ def up(
                 else:
                     raise
     elif action == "started":
-        engine.start(spec.name)
+        if wait:
+            warm_up()
+        made = engine.start(spec.name)
 
-    info = engine.get(spec.name)
+    # What was just created or found running was inspected a moment ago: not asked again.
+    info = made or (existing if action == "reused" else None) or engine.get(spec.name)
     if info is None:
         raise ended_error("removed", None, when="while it was starting")
     server = server_from(info, engine.address_host)
@@ -477,11 +482,15 @@ def up(
         current = engine.get(spec.name)
         return (current.state, current.exit_code) if current else ("removed", None)
 
+    def watch(wake: Callable[[], None]) -> Callable[[], None]:
+        # An exit, a removal or a health change wakes the wait at once (not at its next look).
+        return engine.watch(spec.name, lambda _event: wake()).close
+
     try:
         result.ready_seconds = wait_ready(
             result.endpoint, profile.readiness, timeout=timeout or profile.readiness.timeout,
             container_state=state, logs=lambda: engine.logs_tail(spec.name), on_wait=on_wait,
-            kind=profile.kind, model=spec.model, on_status=on_status,
+            kind=profile.kind, model=spec.model, on_status=on_status, watch=watch,
         )
         result.ready = True
     except BaseException:
@@ -594,5 +603,7 @@ def status(engine: Engine, *, health_timeout: float = 1.5,
 
     if not servers:
         return []
+    from concurrent.futures import ThreadPoolExecutor  # here: `up` and `down` need none
+
     with ThreadPoolExecutor(max_workers=min(8, len(servers))) as pool:
         return list(pool.map(health, servers))

@@ -13,7 +13,9 @@ LocalAI answers 503 on /readyz during its startup preload.
 from __future__ import annotations
 
 import contextlib
-import time
+import importlib
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -60,6 +62,26 @@ def _loading(kind: str, status: int | None, body: str, transport: str | None) ->
     return None
 
 
+# How often to look while waiting: every 10 ms for the first second and 20 ms to 2 s (a small
+# model is ready in tenths of a second, and `up` should return then, not a back-off step
+# later; a look at a server still booting costs about a millisecond), then less and less
+# often, to once a second after a minute (a vLLM load may take 30 minutes). The schedule
+# depends on the time waited only, never on the timeout allowed.
+POLL_SCHEDULE = ((1.0, 0.01), (2.0, 0.02), (5.0, 0.05), (15.0, 0.2), (60.0, 0.5))
+POLL_MAX = 1.0
+# With the container's events followed, its state is also asked this often, in case an
+# event was lost (a daemon restart ends the stream).
+STATE_EVERY = 1.0
+
+
+def poll_interval(elapsed: float) -> float:
+    """Seconds to wait before the next look, ``elapsed`` seconds into the wait."""
+    for until, every in POLL_SCHEDULE:
+        if elapsed < until:
+            return every
+    return POLL_MAX
+
+
 def check_once(
     base_url: str,
     readiness: Readiness,
@@ -67,12 +89,18 @@ def check_once(
     *,
     kind: str = "",
     model: str | None = None,
+    client: httpx.Client | None = None,
 ) -> Check:
+    """One look. ``client``: one made by :func:`make_client` for ``base_url``, reused across
+    looks (else one is made for this look)."""
     import httpx
 
     try:
-        with make_client(base_url, timeout=timeout, connect_timeout=timeout) as client:
-            r = client.get(readiness.path)
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client = stack.enter_context(
+                    make_client(base_url, timeout=timeout, connect_timeout=timeout))
+            r = client.get(readiness.path, timeout=timeout)
             if r.status_code != readiness.status:
                 why = _loading(kind, r.status_code, r.text, None)
                 if why:
@@ -84,7 +112,7 @@ def check_once(
                 return Check(False, f"{readiness.path} answered {snippet(r.content)!r}, "
                                     f"not {readiness.contains!r}", "waiting")
             if readiness.models != "none":
-                return _check_models(client, readiness, model)
+                return _check_models(client, readiness, model, timeout)
     except httpx.HTTPError as exc:
         detail = describe_transport_error(exc)
         why = _loading(kind, None, "", detail)
@@ -92,10 +120,11 @@ def check_once(
     return Check(True, f"{readiness.path} answered HTTP {r.status_code}", "ready")
 
 
-def _check_models(client: httpx.Client, readiness: Readiness, model: str | None) -> Check:
+def _check_models(client: httpx.Client, readiness: Readiness, model: str | None,
+                  timeout: float) -> Check:
     """The second half of "ready": the model list answers (and names the model)."""
     path = readiness.models_path
-    r = client.get(path)
+    r = client.get(path, timeout=timeout)
     if r.status_code != 200:
         return Check(False, f"health is OK but {path} answered HTTP {r.status_code}", "waiting")
     try:
@@ -116,6 +145,32 @@ def _check_models(client: httpx.Client, readiness: Readiness, model: str | None)
                  "ready")
 
 
+Wake = Callable[[], None]
+
+
+def warm_up() -> None:
+    """Import what a look needs (httpx and httpcore, 25 to 80 ms) on a thread of its own, while the
+    caller waits for the engine to create and start the container: the first look then
+    costs its request only."""
+    if "httpcore" not in sys.modules:
+        threading.Thread(target=_import_all, args=(WARM_UP,),
+                         name="llmctl-warm-up", daemon=True).start()
+
+
+# httpx imports httpcore (about 20 ms) only when its first client is made.
+WARM_UP = ("httpx", "httpcore")
+
+
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
+
+def _pause(woken: threading.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less when the container's events wake us."""
+    woken.wait(seconds)
+
+
 def wait_ready(
     base_url: str,
     readiness: Readiness,
@@ -124,50 +179,83 @@ def wait_ready(
     container_state: Callable[[], tuple[str, int | None]] | None = None,
     logs: Callable[[], list[str]] | None = None,
     on_wait: Callable[[float, str], None] | None = None,
-    interval: float = 0.05,
     kind: str = "",
     model: str | None = None,
     on_status: Callable[[WaitStatus], None] | None = None,
     log_every: float = 2.0,
+    watch: Callable[[Wake], Callable[[], None]] | None = None,
 ) -> float:
-    """Poll until ready; return the seconds it took. Raises NotReadyError with logs.
+    """Look until ready; return the seconds it took. Raises NotReadyError with logs.
+
+    Looks follow :func:`poll_interval` (every 10 ms at first, whatever ``timeout`` is).
+    ``container_state`` says whether the container still runs: an ended one fails the wait
+    at once. ``watch(wake)``, when given, starts following the container's events once a
+    first look found the server not ready, calls ``wake()`` on each (exit, removal, health
+    change) and returns the function that stops it: a wait then reacts to the event at once
+    instead of at its next look, and asks the container's state only when woken (and every
+    STATE_EVERY s, in case an event was lost); without it, at every look.
 
     ``on_status`` gets a WaitStatus after every failed look, with the container's latest
-    log line (fetched at most every ``log_every`` seconds). Looks start ``interval`` apart
-    and back off to one a second: a small model loads in a few tenths of a second, and that
-    phase is seen (and `up` returns) without a needless wait."""
+    log line (fetched at the first look of every ``log_every`` seconds)."""
     deadline = Deadline(timeout)
     last = "no answer yet"
-    log_line, log_at = "", -log_every
-    while True:
-        check = check_once(base_url, readiness, timeout=min(2.0, deadline.remaining()),
-                           kind=kind, model=model)
-        if check.ok:
-            return deadline.elapsed
-        last = check.detail
-        if container_state is not None:
-            state, code = container_state()
-            # "restarting" means it already crashed once: a crash loop is not "starting".
-            if state not in ("running", "created"):
-                raise ended_error(state, code, logs)
-        if deadline.expired:
-            raise NotReadyError(
-                f"the server at {base_url} was not ready after {timeout:g} s ({last})",
-                _logs_hint(logs, "Wait longer with --timeout, or look at the logs."),
-                details={"logs": logs() if logs else []},
-            )
-        if on_wait:
-            on_wait(deadline.elapsed, last)
-        if on_status:
-            if logs is not None and deadline.elapsed - log_at >= log_every:
-                log_at = deadline.elapsed
-                with contextlib.suppress(Exception):
-                    tail = [line for line in logs() if line.strip()]
-                    log_line = tail[-1].strip()[:200] if tail else log_line
-            on_status(WaitStatus(deadline.elapsed, check.phase or "waiting", last, log_line,
-                                 timeout))
-        time.sleep(min(interval, deadline.remaining()))
-        interval = min(interval * 1.5, 1.0)
+    log_line, log_slot = "", -1
+    woken = threading.Event()
+    stop_watch: Callable[[], None] | None = None
+    watched = False
+    state_at: float | None = None  # when the container's state was last asked
+
+    def look_at_container() -> None:
+        nonlocal state_at
+        if container_state is None:
+            return
+        woken.clear()
+        state_at = deadline.elapsed
+        state, code = container_state()
+        # "restarting" means it already crashed once: a crash loop is not "starting".
+        if state not in ("running", "created"):
+            raise ended_error(state, code, logs)
+
+    with make_client(base_url, timeout=2.0, connect_timeout=2.0) as client:
+        try:
+            while True:
+                if woken.is_set():  # the container changed: see how before asking it again
+                    look_at_container()
+                check = check_once(base_url, readiness, timeout=min(2.0, deadline.remaining()),
+                                   kind=kind, model=model, client=client)
+                if check.ok:
+                    return deadline.elapsed
+                last = check.detail
+                if watch is not None and not watched:
+                    watched = True
+                    with contextlib.suppress(Exception):  # no events: ask at every look
+                        stop_watch = watch(woken.set)
+                if (stop_watch is None or woken.is_set() or state_at is None
+                        or deadline.elapsed - state_at >= STATE_EVERY):
+                    look_at_container()
+                if deadline.expired:
+                    raise NotReadyError(
+                        f"the server at {base_url} was not ready after {timeout:g} s ({last})",
+                        _logs_hint(logs, "Wait longer with --timeout, or look at the logs."),
+                        details={"logs": logs() if logs else []},
+                    )
+                if on_wait:
+                    on_wait(deadline.elapsed, last)
+                if on_status:
+                    # At the first look of each log_every slot (0, 2, 4 ... s): a line said
+                    # at 2 s shows the log as it is then, not as it was at the start.
+                    slot = int(deadline.elapsed // log_every)
+                    if logs is not None and slot > log_slot:
+                        log_slot = slot
+                        with contextlib.suppress(Exception):
+                            tail = [line for line in logs() if line.strip()]
+                            log_line = tail[-1].strip()[:200] if tail else log_line
+                    on_status(WaitStatus(deadline.elapsed, check.phase or "waiting", last,
+                                         log_line, timeout))
+                _pause(woken, min(poll_interval(deadline.elapsed), deadline.remaining()))
+        finally:
+            if stop_watch is not None:
+                stop_watch()
 
 
 # How a server ends when `docker stop` (or `llmctl down`) ends it: cleanly after SIGTERM, or

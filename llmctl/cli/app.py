@@ -205,4 +205,11 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    code = run()
+    # The interpreter's last garbage collection walks every object the imports made (httpx,
+    # typer, the profile): 40 to 70 ms after `up` is done. Frozen objects are skipped; files
+    # are still flushed and closed, atexit handlers still run, and the process ends anyway.
+    import gc
+
+    gc.freeze()
+    sys.exit(code)

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from llmctl.engine.model import DaemonTarget
@@ -181,19 +181,14 @@ def _tls_config(target: DaemonTarget) -> object | None:
     return TLSConfig(client_cert=cert, ca_cert=ca, verify=ca if target.tls_verify else False)
 
 
-def connect(
-    context: str | None = None, host: str | None = None, *,
-    timeout: float = FIRST_CONTACT_TIMEOUT,
-) -> DockerEngine:
-    """Resolve, connect and say hello to the daemon; raise EngineUnavailable with a fix."""
-    target = resolve_target(context, host)
+def sdk_client(target: DaemonTarget, timeout: float = FIRST_CONTACT_TIMEOUT) -> Any:
+    """The docker SDK's client for ``target`` (it says hello: GET /version); raises
+    EngineUnavailable with a fix."""
     import docker
     import requests
 
-    from llmctl.engine.docker_engine import DockerEngine
-
     try:
-        client = docker.DockerClient(
+        return docker.DockerClient(
             base_url=target.host,
             version="auto",  # never pin: engines here span API 1.41 to 1.52
             timeout=int(max(1, timeout)),
@@ -202,4 +197,34 @@ def connect(
         )
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise _classify(target, exc, timeout) from exc
-    return DockerEngine(client, target)
+
+
+def connect(
+    context: str | None = None, host: str | None = None, *,
+    timeout: float = FIRST_CONTACT_TIMEOUT,
+) -> DockerEngine:
+    """Resolve, connect and say hello to the daemon; raise EngineUnavailable with a fix.
+
+    A unix socket or plain TCP is spoken to with the standard library (GET /_ping, no docker
+    SDK import); ssh, TLS and named pipes through the docker SDK (llmctl.engine.api)."""
+    target = resolve_target(context, host)
+    from llmctl.engine.api import SdkTransport, SocketTransport, TransportError
+    from llmctl.engine.docker_engine import DockerEngine
+
+    tls = bool(target.tls_dir) and urlsplit(target.host).scheme == "tcp"  # as _tls_config
+    if SocketTransport.handles(target.host, tls):
+        api = SocketTransport(target.host)
+        try:
+            hello = api.request("GET", "/_ping", timeout=timeout)
+        except TransportError as exc:
+            raise _classify(target, exc.__cause__ or exc, timeout) from exc
+        if hello.status != 200:
+            raise EngineUnavailable(
+                f"the Docker daemon at {target.host} (context {target.context}) answered "
+                f"/_ping with HTTP {hello.status}: {hello.message}",
+                "Check the daemon is running and the address is right (`docker context ls`, "
+                "DOCKER_HOST).",
+            )
+        return DockerEngine(api, target, sdk=lambda: sdk_client(target, timeout))
+    client = sdk_client(target, timeout)
+    return DockerEngine(SdkTransport(client.api, target.host), target, client=client)

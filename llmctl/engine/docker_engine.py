@@ -1,25 +1,35 @@
-"""Apply container specs to a real Docker daemon through the Docker SDK.
+"""Apply container specs to a real Docker daemon through its HTTP API.
 
 Rules from reference/docker-engine.md: create then start (and remove what we created when
-start fails), publish on a literal IP, branch on status codes (404/409/500), catch transport
-errors beyond DockerException, pull with the streaming API and treat ``errorDetail`` as an
+start fails), publish on a literal IP, branch on status codes (404/409/500), treat a lost
+connection as its own error, pull with the streaming API and treat ``errorDetail`` as an
 error, and act only on objects labelled ``io.llmctl.*``.
+
+Requests go through a :mod:`~llmctl.engine.api` transport: the standard library on a unix
+or plain TCP socket (no docker SDK import, no version negotiation: the hot paths of `up`,
+`down` and `status` pay for neither), or the docker SDK's session for ssh, TLS and named
+pipes. The SDK's client (:attr:`DockerEngine.client`) is made on first use, by what still
+uses it: pulling images, and `doctor`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from llmctl.engine.api import Reply, Transport, TransportError, path_of
 from llmctl.engine.model import (
+    ContainerEvent,
     ContainerInfo,
     DaemonTarget,
     EngineFacts,
     ImageDigests,
     PublishedPort,
+    Watch,
 )
 from llmctl.errors import (
     ConflictError,
@@ -36,6 +46,9 @@ if TYPE_CHECKING:
     import docker
 
 NETWORK = "llmctl"
+# Seconds a request may take once the daemon has answered its first contact: creating or
+# starting a container (GPU hooks, a slow disk) can take seconds; stopping one adds its grace.
+CALL_TIMEOUT = 30.0
 PORT_TAKEN_RE = re.compile(
     r"port is already allocated|address already in use|ports are not available|"
     r"only one usage of each socket address",
@@ -47,7 +60,8 @@ GPU_REFUSED_RE = re.compile(r"could not select device driver|nvidia-container-cl
 
 @contextlib.contextmanager
 def engine_errors(target: DaemonTarget) -> Iterator[None]:
-    """Map a lost daemon (requests' ConnectionError, not DockerException) to one error."""
+    """For calls through the docker SDK (:attr:`DockerEngine.client`): map a lost daemon
+    (requests' ConnectionError, not DockerException) to one error."""
     import docker
     import requests
 
@@ -65,11 +79,63 @@ def engine_errors(target: DaemonTarget) -> Iterator[None]:
 
 
 def _port_map(spec: ContainerSpec) -> dict[str, list[tuple[str, int]]]:
-    """Docker SDK ports: one container port may be published on several host IPs."""
+    """Container port -> host bindings: one container port may be published on several IPs."""
     mapping: dict[str, list[tuple[str, int]]] = {}
     for p in spec.ports:
         mapping.setdefault(f"{p.container_port}/tcp", []).append((p.host_ip, p.host_port))
     return mapping
+
+
+_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _bytes(size: str) -> int:
+    """Docker's size strings (``1g``, ``512m``, ``67108864``) in bytes (profiles checked the
+    form: SHM_RE)."""
+    size = size.strip().lower()
+    if size[-1:] in _UNITS:
+        return int(size[:-1]) * _UNITS[size[-1]]
+    return int(size)
+
+
+def create_body(spec: ContainerSpec, network: str = NETWORK) -> dict[str, Any]:
+    """The ``POST /containers/create`` document for ``spec``: what the docker SDK's
+    ``containers.create`` sends for the same options (a unit test compares them)."""
+    ports = _port_map(spec)
+    host: dict[str, Any] = {
+        # A literal IP: a host name would make the daemon bind every interface.
+        "PortBindings": {key: [{"HostIp": ip, "HostPort": str(port)} for ip, port in binds]
+                         for key, binds in ports.items()},
+        "NetworkMode": network,
+    }
+    if spec.volumes:
+        host["Binds"] = [f"{v.name}:{v.target}:rw" for v in spec.volumes]
+    if spec.mounts:
+        host["Mounts"] = [{"Target": m.target, "Source": m.source, "Type": "bind",
+                           "ReadOnly": m.read_only} for m in spec.mounts]
+    if spec.restart != "no":
+        host["RestartPolicy"] = {"Name": spec.restart}
+    if spec.shm_size:
+        host["ShmSize"] = _bytes(spec.shm_size)
+    if spec.ipc_mode:
+        host["IpcMode"] = spec.ipc_mode
+    if spec.gpus:
+        host["DeviceRequests"] = [{"Driver": "", "Count": -1, "DeviceIDs": [],
+                                   "Capabilities": [["gpu"]], "Options": {}}]
+    body: dict[str, Any] = {
+        "Image": spec.image,
+        # env plus secrets: the only place the secret values go (docker inspect shows a
+        # container's environment; the docs say so and suggest mounting the cache).
+        "Env": [f"{k}={v}" for k, v in spec.environment.items()],
+        "Labels": dict(spec.labels),
+        "ExposedPorts": {key: {} for key in sorted(ports)},
+        "HostConfig": host,
+    }
+    if spec.command:
+        body["Cmd"] = list(spec.command)
+    if spec.volumes:
+        body["Volumes"] = {v.target: {} for v in spec.volumes}
+    return body
 
 
 def _tar_of(files: Iterable[ContainerFile]) -> bytes:
@@ -96,8 +162,8 @@ def _tar_of(files: Iterable[ContainerFile]) -> bytes:
     return buf.getvalue()
 
 
-def _container_info(c: Any) -> ContainerInfo:
-    attrs = c.attrs
+def _container_info(attrs: dict[str, Any]) -> ContainerInfo:
+    """A container as ``GET /containers/{id}/json`` shows it."""
     ports: list[PublishedPort] = []
     for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
         cport = int(key.split("/")[0])
@@ -119,7 +185,8 @@ def _container_info(c: Any) -> ContainerInfo:
     config = attrs.get("Config") or {}
     image = config.get("Image") or ""
     return ContainerInfo(
-        id=c.id, name=c.name, state=state.get("Status", "unknown"), image=image,
+        id=str(attrs.get("Id") or ""), name=str(attrs.get("Name") or "").lstrip("/"),
+        state=state.get("Status", "unknown"), image=image,
         labels=dict(config.get("Labels") or {}), ports=tuple(ports),
         volumes=tuple(v for v in volumes if v), exit_code=state.get("ExitCode"),
         image_id=str(attrs.get("Image") or ""), env_keys=env_names(config.get("Env")),
@@ -133,22 +200,102 @@ def env_names(env: Any) -> tuple[str, ...]:
     return tuple(sorted({str(item).split("=", 1)[0] for item in env or ()}))
 
 
-class DockerEngine:
-    """A connected daemon through the Docker SDK: implements
-    :class:`llmctl.engine.model.Engine`. Every method may raise EngineUnavailable."""
+def _log_lines(raw: bytes) -> str:
+    """``GET /containers/{id}/logs`` as text: a container without a TTY sends frames of
+    ``[stream, 0, 0, 0, size (4 bytes, big-endian)]`` + payload; one with a TTY raw bytes."""
+    parts: list[bytes] = []
+    i = 0
+    while i + 8 <= len(raw) and raw[i] in (0, 1, 2) and raw[i + 1:i + 4] == b"\0\0\0":
+        size = int.from_bytes(raw[i + 4:i + 8], "big")
+        parts.append(raw[i + 8:i + 8 + size])
+        i += 8 + size
+    text = b"".join(parts) if parts and i >= len(raw) else raw
+    return text.decode("utf-8", "replace")
 
-    def __init__(self, client: docker.DockerClient, target: DaemonTarget) -> None:
-        self.client = client
+
+class _EventWatch:
+    """Reads one container's events on a thread of its own until closed."""
+
+    def __init__(self, stream: Any, on_event: Callable[[ContainerEvent], None]) -> None:
+        self._stream = stream
+        self._thread = threading.Thread(target=self._read, args=(on_event,),
+                                        name="llmctl-events", daemon=True)
+        self._thread.start()
+
+    def _read(self, on_event: Callable[[ContainerEvent], None]) -> None:
+        for doc in self._stream:
+            attributes = (doc.get("Actor") or {}).get("Attributes") or {}
+            code = str(attributes.get("exitCode") or "")
+            on_event(ContainerEvent(str(doc.get("Action") or doc.get("status") or ""),
+                                    int(code) if code.isdigit() else None))
+
+    def close(self) -> None:
+        self._stream.close()
+        self._thread.join(timeout=2)
+
+
+class DockerEngine:
+    """A connected daemon: implements :class:`llmctl.engine.model.Engine`. Every method may
+    raise EngineUnavailable."""
+
+    def __init__(self, api: Transport, target: DaemonTarget, *,
+                 client: docker.DockerClient | None = None,
+                 sdk: Callable[[], docker.DockerClient] | None = None) -> None:
+        self.api = api
         self.target = target
+        self._client = client
+        self._sdk = sdk
         self._facts: EngineFacts | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The docker SDK's client for this daemon, made on first use (pulls, `doctor`)."""
+        if self._client is None:
+            if self._sdk is None:
+                raise EngineUnavailable(f"no docker SDK client for {self.target.host}")
+            self._client = self._sdk()
+        return self._client
+
+    # --- requests --------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                 body: Any = None, timeout: float = CALL_TIMEOUT) -> Reply:
+        try:
+            return self.api.request(method, path, params=params, body=body, timeout=timeout)
+        except TransportError as exc:
+            raise EngineUnavailable(
+                f"lost contact with the Docker daemon at {self.target.host}: {str(exc)[:160]}",
+                "Check that Docker is still running.",
+            ) from exc
+
+    def _json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET ``path``'s document; None on 404; ServerError on any other failure."""
+        reply = self._request("GET", path, params=params)
+        if reply.status == 404:
+            return None
+        if reply.status >= 400:
+            raise ServerError(f"Docker answered GET {path.split('?')[0]} with HTTP "
+                              f"{reply.status}: {reply.message}")
+        return reply.json()
 
     # --- facts ---------------------------------------------------------------------------
     def facts(self) -> EngineFacts:
         if self._facts is None:
-            with engine_errors(self.target):
-                info = self.client.info()
-                version = self.client.version()
-            self._facts = facts_from(info, version)
+            # Both at once: each takes the daemon 5 to 15 ms, on the way of every `up`.
+            got: dict[str, Any] = {}
+
+            def version() -> None:
+                try:
+                    got["version"] = self._json("/version")
+                except Exception as exc:  # raised below, in the caller's thread
+                    got["error"] = exc
+
+            thread = threading.Thread(target=version, name="llmctl-version", daemon=True)
+            thread.start()
+            info = self._json("/info") or {}
+            thread.join()
+            if "error" in got:
+                raise got["error"]
+            self._facts = facts_from(info, got.get("version") or {})
         return self._facts
 
     @property
@@ -157,95 +304,64 @@ class DockerEngine:
 
     # --- containers ----------------------------------------------------------------------
     def get(self, name: str) -> ContainerInfo | None:
-        import docker
+        attrs = self._json(path_of("/containers/{}/json", name))
+        return _container_info(attrs) if attrs is not None else None
 
-        with engine_errors(self.target):
-            try:
-                return _container_info(self.client.containers.get(name))
-            except docker.errors.NotFound:
-                return None
+    def _list(self, filters: dict[str, list[str]], everything: bool = True) -> list[ContainerInfo]:
+        import json
+
+        found = self._json("/containers/json", {"all": everything, "filters": json.dumps(filters)})
+        infos = (self.get(c["Id"]) for c in found or [])
+        return [c for c in infos if c is not None]  # one removed meanwhile is left out
 
     def list_managed(self, **labels: str) -> list[ContainerInfo]:
-        filters = [f"{LABEL_MANAGED}=true", *(f"{k}={v}" for k, v in labels.items())]
-        with engine_errors(self.target):
-            found = self.client.containers.list(all=True, filters={"label": filters},
-                                               ignore_removed=True)
-            return [_container_info(c) for c in found]
+        return self._list({"label": [f"{LABEL_MANAGED}=true",
+                                     *(f"{k}={v}" for k, v in labels.items())]})
 
     def list_all(self) -> list[ContainerInfo]:
-        with engine_errors(self.target):
-            return [_container_info(c)
-                    for c in self.client.containers.list(all=True, ignore_removed=True)]
+        return self._list({})
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
         """Create then start ``spec``. On a failed start, remove what we created and raise.
         Raises ConflictError(details={"reason": "name"}) when the name exists (409)."""
-        import docker
+        self.ensure_network()
+        for v in spec.volumes:
+            self.ensure_volume(v.name, {LABEL_MANAGED: "true",
+                                        "io.llmctl.instance": spec.instance})
+        reply = self._request("POST", "/containers/create", params={"name": spec.name},
+                              body=create_body(spec))
+        if reply.status == 409:
+            raise ConflictError(f"a container named {spec.name} already exists",
+                                details={"reason": "name"})
+        if reply.status == 404:
+            raise NotFoundError(f"image {spec.image} is not present")
+        if reply.status >= 400:
+            raise ServerError(f"Docker refused to create {spec.name}: {reply.message}")
+        cid = str((reply.json() or {}).get("Id") or spec.name)
+        try:
+            if spec.files:
+                # Secret configs go in as files (never env, labels or argv: `docker
+                # inspect` and `ps` show those), before the process starts.
+                put = self._request("PUT", path_of("/containers/{}/archive", cid),
+                                    params={"path": "/"}, body=_tar_of(spec.files))
+                if put.status >= 400:
+                    raise ServerError(f"Docker could not write the files of {spec.name}: "
+                                      f"{put.message}")
+            started = self._request("POST", path_of("/containers/{}/start", cid))
+            if started.status >= 400:
+                raise self._start_error(spec, started.message)
+        except BaseException:
+            # Writing the files or the start failed (port taken, GPU refused) or we were
+            # interrupted: the container is left in "created" state, so remove what we made.
+            with contextlib.suppress(Exception):
+                self._request("DELETE", path_of("/containers/{}", cid), params={"force": True})
+            raise
+        info = self.get(cid)
+        if info is None:
+            raise NotFoundError(f"{spec.name} was removed while it was starting")
+        return info
 
-        kwargs: dict[str, Any] = dict(
-            image=spec.image,
-            command=list(spec.command) or None,
-            name=spec.name,
-            # env plus secrets: the only place the secret values go (docker inspect shows
-            # a container's environment; the docs say so and suggest mounting the cache).
-            environment=spec.environment,
-            labels=dict(spec.labels),
-            # A literal IP: a host name would make the daemon bind every interface.
-            ports=_port_map(spec),
-            volumes={v.name: {"bind": v.target, "mode": "rw"} for v in spec.volumes},
-            restart_policy={"Name": spec.restart} if spec.restart != "no" else None,
-            detach=True,
-            network=NETWORK,
-        )
-        if spec.mounts:
-            kwargs["mounts"] = [
-                docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only)
-                for m in spec.mounts
-            ]
-        if spec.shm_size:
-            kwargs["shm_size"] = spec.shm_size
-        if spec.ipc_mode:
-            kwargs["ipc_mode"] = spec.ipc_mode
-        if spec.gpus:
-            kwargs["device_requests"] = [
-                docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])
-            ]
-        with engine_errors(self.target):
-            self.ensure_network()
-            for v in spec.volumes:
-                self.ensure_volume(v.name, {LABEL_MANAGED: "true",
-                                            "io.llmctl.instance": spec.instance})
-            try:
-                container = self.client.containers.create(**kwargs)
-            except docker.errors.APIError as exc:
-                if exc.status_code == 409:
-                    raise ConflictError(
-                        f"a container named {spec.name} already exists",
-                        details={"reason": "name"},
-                    ) from exc
-                if exc.status_code == 404:
-                    raise NotFoundError(f"image {spec.image} is not present") from exc
-                raise ServerError(f"Docker refused to create {spec.name}: "
-                                  f"{exc.explanation or exc}") from exc
-            try:
-                if spec.files:
-                    # Secret configs go in as files (never env, labels or argv: `docker
-                    # inspect` and `ps` show those), before the process starts.
-                    container.put_archive("/", _tar_of(spec.files))
-                container.start()
-            except BaseException as exc:
-                # Writing the files or the start failed (port taken, GPU refused) or we were
-                # interrupted: the container is left in "created" state, so remove it.
-                with contextlib.suppress(Exception):
-                    container.remove(force=True)
-                if isinstance(exc, docker.errors.APIError):
-                    raise self._start_error(spec, exc) from exc
-                raise
-            container.reload()
-            return _container_info(container)
-
-    def _start_error(self, spec: ContainerSpec, exc: Any) -> LlmctlError:
-        text = str(exc.explanation or exc)
+    def _start_error(self, spec: ContainerSpec, text: str) -> LlmctlError:
         if PORT_TAKEN_RE.search(text):
             return PortTakenOnStart(
                 f"port {spec.bind}:{spec.host_port} is already in use",
@@ -259,97 +375,86 @@ class DockerEngine:
         return ServerError(f"Docker could not start {spec.name}: {text[:300]}")
 
     def start(self, name: str) -> ContainerInfo:
-        import docker
-
-        with engine_errors(self.target):
-            c = self.client.containers.get(name)
-            try:
-                c.start()
-            except docker.errors.APIError as exc:
-                raise ServerError(f"Docker could not start {name}: {exc.explanation or exc}",
-                                  "See `docker logs " + name + "`.") from exc
-            c.reload()
-            return _container_info(c)
+        """Start a stopped container; NotFoundError when there is none by that name."""
+        reply = self._request("POST", path_of("/containers/{}/start", name))
+        if reply.status == 404:
+            raise NotFoundError(f"no container named {name}")
+        if reply.status >= 400:  # 304: already running
+            raise ServerError(f"Docker could not start {name}: {reply.message}",
+                              "See `docker logs " + name + "`.")
+        info = self.get(name)
+        if info is None:
+            raise NotFoundError(f"{name} was removed while it was starting")
+        return info
 
     def remove(self, name: str, *, stop_timeout: int = 10) -> bool:
-        """Stop and remove a container; False when it was already gone."""
-        import docker
-
-        with engine_errors(self.target):
-            try:
-                c = self.client.containers.get(name)
-            except docker.errors.NotFound:
-                return False
-            with contextlib.suppress(docker.errors.APIError):
-                if c.status == "running":
-                    c.stop(timeout=stop_timeout)
-            try:
-                # v: its anonymous volumes too (an image's VOLUME that nothing was mounted
-                # on, e.g. the official Caddy image's /config); named volumes are kept.
-                c.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                return False
-            except docker.errors.APIError as exc:
-                if exc.status_code == 409:  # removal already in progress elsewhere
-                    return True
-                raise
+        """Stop (SIGTERM, then SIGKILL after ``stop_timeout`` s) and remove a container;
+        False when it was already gone."""
+        stopped = self._request("POST", path_of("/containers/{}/stop", name),
+                                params={"t": stop_timeout}, timeout=CALL_TIMEOUT + stop_timeout)
+        if stopped.status == 404:
+            return False
+        # 304: not running. Any other failure to stop: the forced removal below kills it.
+        # v: its anonymous volumes too (an image's VOLUME that nothing was mounted on, e.g.
+        # the official Caddy image's /config); named volumes are kept.
+        reply = self._request("DELETE", path_of("/containers/{}", name),
+                              params={"force": True, "v": True})
+        if reply.status == 404:
+            return False
+        if reply.status == 409:  # removal already in progress elsewhere
             return True
+        if reply.status >= 400:
+            raise ServerError(f"Docker could not remove {name}: {reply.message}")
+        return True
 
     def logs_tail(self, name: str, lines: int = 20) -> list[str]:
-        import docker
+        reply = self._request("GET", path_of("/containers/{}/logs", name),
+                              params={"stdout": True, "stderr": True, "tail": lines})
+        if reply.status in (404, 409):  # gone, or marked for removal: its logs are gone
+            return []
+        if reply.status >= 400:
+            raise ServerError(f"Docker could not read the logs of {name}: {reply.message}")
+        return _log_lines(reply.body).splitlines()[-lines:]
 
-        with engine_errors(self.target):
-            try:
-                raw = self.client.containers.get(name).logs(tail=lines)
-            except docker.errors.NotFound:
-                return []
-            except docker.errors.APIError as exc:
-                if exc.status_code == 409:  # marked for removal: its logs are gone
-                    return []
-                raise
-        return raw.decode("utf-8", "replace").splitlines()[-lines:]
+    def watch(self, name: str, on_event: Callable[[ContainerEvent], None]) -> Watch:
+        """Call ``on_event`` (on another thread) for each event of the container ``name``
+        (``die`` with its exit code, ``destroy``, ``health_status: healthy``, ...) from now
+        until the returned watch is closed."""
+        try:
+            stream = self.api.events({"type": ["container"], "container": [name]})
+        except TransportError as exc:
+            raise EngineUnavailable(
+                f"cannot follow the events of the Docker daemon at {self.target.host}: "
+                f"{str(exc)[:160]}") from exc
+        return _EventWatch(stream, on_event)
 
     # --- volumes and networks --------------------------------------------------------------
     def ensure_network(self) -> None:
-        import docker
-
-        try:
-            self.client.networks.get(NETWORK)
-        except docker.errors.NotFound:
-            try:
-                self.client.networks.create(NETWORK, labels={LABEL_MANAGED: "true"})
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:
-                    raise
+        if self.has_network(NETWORK):
+            return
+        reply = self._request("POST", "/networks/create", body={
+            "Name": NETWORK, "Labels": {LABEL_MANAGED: "true"}, "CheckDuplicate": True})
+        if reply.status >= 400 and reply.status != 409:
+            raise ServerError(f"Docker could not create the network {NETWORK}: {reply.message}")
 
     def has_network(self, name: str = NETWORK) -> bool:
-        import docker
-
-        with engine_errors(self.target):
-            try:
-                self.client.networks.get(name)
-                return True
-            except docker.errors.NotFound:
-                return False
+        return self._json(path_of("/networks/{}", name)) is not None
 
     def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
-        import docker
-
-        try:
-            self.client.volumes.get(name)
-        except docker.errors.NotFound:
-            self.client.volumes.create(name, labels=labels)  # idempotent on races
+        if self.volume_labels(name) is not None:
+            return
+        # Creating a volume that exists is no error: two runs at once both succeed.
+        reply = self._request("POST", "/volumes/create", body={"Name": name, "Labels": labels})
+        if reply.status >= 400:
+            raise ServerError(f"Docker could not create the volume {name}: {reply.message}")
 
     def bridge_gateway(self) -> str | None:
         """The default bridge's gateway IP (docker0, e.g. 172.17.0.1): how containers on
         the default network reach ports published on it. None when there is none."""
-        import docker
-
-        with engine_errors(self.target):
-            try:
-                ipam = self.client.networks.get("bridge").attrs.get("IPAM") or {}
-            except docker.errors.NotFound:
-                return None
+        network = self._json("/networks/bridge")
+        if network is None:
+            return None
+        ipam = network.get("IPAM") or {}
         for cfg in ipam.get("Config") or []:
             if cfg.get("Gateway"):
                 return str(cfg["Gateway"])
@@ -362,42 +467,26 @@ class DockerEngine:
         return None
 
     def volume_labels(self, name: str) -> dict[str, str] | None:
-        import docker
-
-        with engine_errors(self.target):
-            try:
-                return dict(self.client.volumes.get(name).attrs.get("Labels") or {})
-            except docker.errors.NotFound:
-                return None
+        volume = self._json(path_of("/volumes/{}", name))
+        return None if volume is None else dict(volume.get("Labels") or {})
 
     def remove_volume(self, name: str) -> bool:
-        import docker
-
-        with engine_errors(self.target):
-            try:
-                self.client.volumes.get(name).remove()
-            except docker.errors.NotFound:
-                return False
-            except docker.errors.APIError as exc:
-                if exc.status_code == 409:
-                    raise ConflictError(
-                        f"volume {name} is still in use by a container",
-                        "Stop the container that uses it first (`docker ps -a --filter "
-                        f"volume={name}`).",
-                    ) from exc
-                raise
-            return True
+        reply = self._request("DELETE", path_of("/volumes/{}", name))
+        if reply.status == 404:
+            return False
+        if reply.status == 409:
+            raise ConflictError(
+                f"volume {name} is still in use by a container",
+                "Stop the container that uses it first (`docker ps -a --filter "
+                f"volume={name}`).",
+            )
+        if reply.status >= 400:
+            raise ServerError(f"Docker could not remove the volume {name}: {reply.message}")
+        return True
 
     # --- images ----------------------------------------------------------------------------
     def image_present(self, image: str) -> bool:
-        import docker
-
-        with engine_errors(self.target):
-            try:
-                self.client.images.get(image)
-                return True
-            except docker.errors.ImageNotFound:
-                return False
+        return self._json(path_of("/images/{}/json", image)) is not None
 
     def pull_image(
         self, image: str, on_event: ProgressSink = null_sink, *, stall_timeout: float = 120.0,
@@ -458,17 +547,12 @@ class DockerEngine:
     def image_digests(self, image: str) -> ImageDigests | None:
         """The ID, registry digests and environment names of ``image`` (a reference or an
         ID); None when it is not present."""
-        import docker
-
-        with engine_errors(self.target):
-            try:
-                attrs = self.client.api.inspect_image(image)
-            except docker.errors.NotFound:
-                return None
-            except docker.errors.APIError as exc:
-                if exc.status_code in (400, 404):  # not present, or not a reference at all
-                    return None
-                raise
+        reply = self._request("GET", path_of("/images/{}/json", image))
+        if reply.status in (400, 404):  # not present, or not a reference at all
+            return None
+        if reply.status >= 400:
+            raise ServerError(f"Docker could not inspect the image {image}: {reply.message}")
+        attrs = reply.json() or {}
         return ImageDigests(
             id=str(attrs.get("Id") or ""),
             repo_digests=tuple(sorted(str(d) for d in attrs.get("RepoDigests") or ())),
@@ -510,10 +594,7 @@ class DockerEngine:
     # --- ports -------------------------------------------------------------------------------
     def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
         """Every port published by a running container (ours or not)."""
-        with engine_errors(self.target):
-            running = self.client.containers.list(filters={"status": "running"},
-                                                 ignore_removed=True)
-            infos = [_container_info(c) for c in running]
+        infos = self._list({"status": ["running"]}, everything=False)
         return [(c, p) for c in infos for p in c.ports]
 
 

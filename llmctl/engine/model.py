@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from llmctl.plan import ContainerSpec
     from llmctl.progress import ProgressSink
 
@@ -68,6 +70,20 @@ class ContainerInfo:
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    """Something that happened to a container, as the daemon's event stream says it."""
+
+    action: str  # die | destroy | stop | kill | oom | start | health_status: healthy | ...
+    exit_code: int | None = None  # for die
+
+
+class Watch(Protocol):
+    """Following a container's events (:meth:`Engine.watch`) until closed."""
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -132,6 +148,12 @@ class Engine(Protocol):
         ...
 
     def logs_tail(self, name: str, lines: int = 20) -> list[str]: ...
+
+    def watch(self, name: str, on_event: Callable[[ContainerEvent], None]) -> Watch:
+        """Call ``on_event`` (from another thread) for every event of the container
+        ``name`` from now until the watch is closed: how a wait learns at once that the
+        container exited, was removed or became healthy, instead of asking again and again."""
+        ...
 
     def published_ports(self) -> list[tuple[ContainerInfo, PublishedPort]]:
         """Every port published by a running container (ours or not)."""

@@ -6,8 +6,8 @@ the same return values and the same errors for the cases the real one handles: a
 (ConflictError, ``details["reason"] == "name"``), an image not present (NotFoundError), a
 host port another running container publishes (PortTakenOnStart when created, ServerError
 when started), a volume still in use (ConflictError), a missing container on ``start``
-(docker's own NotFound, which the real method lets through). tests/integration/
-test_fake_engine.py runs the same scenario against the real engine and this one.
+(NotFoundError). tests/integration/test_fake_engine.py runs the same scenario against the
+real engine and this one.
 
 What the daemon holds is plain data the test sets and reads:
 
@@ -27,13 +27,17 @@ What the daemon holds is plain data the test sets and reads:
 - knobs: ``race`` (the next ``run`` loses to a twin created first: 409), ``read_only``
   (any call that would change the daemon fails the test: dry runs), ``gateway`` (the default
   bridge's gateway, None for none), ``written`` ({path: content} that every container's
-  process writes once it runs, such as a proxy's generated CA certificate).
+  process writes once it runs, such as a proxy's generated CA certificate);
+- events: ``watch`` delivers what happens to a container from then on (``die`` with its
+  exit code when the test calls ``exit(name, code)``, ``destroy`` on ``remove``), on the
+  caller's thread; ``wait_watched()`` blocks until a watch is open (a test acts then).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,7 +45,7 @@ from typing import Any
 
 from llmctl.engine import ContainerInfo, DaemonTarget, EngineFacts
 from llmctl.engine.docker_engine import NETWORK, PortTakenOnStart, facts_from
-from llmctl.engine.model import ImageDigests, PublishedPort
+from llmctl.engine.model import ContainerEvent, ImageDigests, PublishedPort
 from llmctl.errors import ConflictError, NotFoundError, ServerError
 from llmctl.plan import LABEL_INSTANCE, LABEL_MANAGED, ContainerSpec
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
@@ -84,7 +88,7 @@ class FakeEngine:
         self._facts = facts
         self._docs = docs
         self.target = target or (DaemonTarget(**docs["target"]) if docs else LOCAL)
-        self.client = SimpleNamespace(info=self._info_doc, version=self._version_doc)
+        self._client = SimpleNamespace(info=self._info_doc, version=self._version_doc)
         self.containers: dict[str, ContainerInfo] = {c.name: c for c in containers}
         # A container's image and volumes exist unless the test says otherwise.
         if volumes is None:
@@ -108,6 +112,13 @@ class FakeEngine:
         self.started: list[str] = []
         self.removed: list[str] = []
         self.pulled: list[str] = []
+        self._watchers: list[tuple[str, Callable[[ContainerEvent], None]]] = []
+        self._watch_lock = threading.Condition()
+
+    @property
+    def client(self) -> SimpleNamespace:
+        """``info()`` and ``version()``: the recorded documents (what `doctor` reads)."""
+        return self._client
 
     def add(self, *containers: ContainerInfo) -> None:
         """Containers someone else made (another tool, a user, an earlier run)."""
@@ -181,9 +192,7 @@ class FakeEngine:
     def start(self, name: str) -> ContainerInfo:
         self._writes("started a container")
         if name not in self.containers:
-            import docker  # the real Engine.start lets docker's NotFound through
-
-            raise docker.errors.NotFound(f"No such container: {name}")
+            raise NotFoundError(f"no container named {name}")
         running = replace(self.containers[name], state="running", exit_code=0)
         taken = self._port_taken(running)
         if taken:
@@ -199,7 +208,33 @@ class FakeEngine:
         self.removed.append(name)
         for key in [k for k in self.files if k[0] == name]:
             del self.files[key]
-        return self.containers.pop(name, None) is not None
+        gone = self.containers.pop(name, None) is not None
+        if gone:
+            self._emit(name, ContainerEvent("destroy"))
+        return gone
+
+    def exit(self, name: str, code: int) -> None:
+        """The test's door: the container's process ends with ``code`` (``die`` is told)."""
+        self.containers[name] = replace(self.containers[name], state="exited", exit_code=code)
+        self._emit(name, ContainerEvent("die", code))
+
+    def watch(self, name: str, on_event: Callable[[ContainerEvent], None]) -> _Watch:
+        entry = (name, on_event)
+        with self._watch_lock:
+            self._watchers.append(entry)
+            self._watch_lock.notify_all()
+        return _Watch(self, entry)
+
+    def wait_watched(self, timeout: float = 30.0) -> bool:
+        """Block until a watch is open (a condition for tests that act while `up` waits)."""
+        with self._watch_lock:
+            return self._watch_lock.wait_for(lambda: bool(self._watchers), timeout)
+
+    def _emit(self, name: str, event: ContainerEvent) -> None:
+        with self._watch_lock:
+            listeners = [fn for watched, fn in self._watchers if watched == name]
+        for fn in listeners:
+            fn(event)
 
     def logs_tail(self, name: str, lines: int = 20) -> list[str]:
         if name not in self.containers:
@@ -295,6 +330,16 @@ class FakeEngine:
                                                    & {"0.0.0.0", "::"}) for h in held):
                 return f"{p.host_ip}:{p.host_port}"
         return None
+
+
+class _Watch:
+    def __init__(self, engine: FakeEngine, entry: tuple[str, Any]) -> None:
+        self._engine, self._entry = engine, entry
+
+    def close(self) -> None:
+        with self._engine._watch_lock:
+            if self._entry in self._engine._watchers:
+                self._engine._watchers.remove(self._entry)
 
 
 def _info(spec: ContainerSpec) -> ContainerInfo:

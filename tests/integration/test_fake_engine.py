@@ -136,5 +136,5 @@ def test_the_fake_engine_answers_as_the_real_one(docker_client, fake_image: str,
     assert answers["run on a taken port"][:2] == ("PortTakenOnStart", {"port": port})
     assert answers["run an absent image"][0] == "NotFoundError"
     assert answers["volume in use"][0] == "ConflictError"
-    assert answers["start removed"][0] == "NotFound"
+    assert answers["start removed"][0] == "NotFoundError"
     assert answers["remove"] == ("ok", True) and answers["remove again"] == ("ok", False)

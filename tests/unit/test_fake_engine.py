@@ -13,7 +13,9 @@ from llmctl.engine.docker_engine import DockerEngine as Engine
 from llmctl.engine.model import ContainerInfo
 from tests.fakes.engine import FakeEngine
 
-FAKE_ONLY = {"add"}  # the test's own door: containers someone else made
+# The test's own doors: containers someone else made, a container whose process ends, and
+# a wait until the code under test follows a container's events.
+FAKE_ONLY = {"add", "exit", "wait_watched"}
 
 
 def public(cls: type) -> dict[str, Any]:

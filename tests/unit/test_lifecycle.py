@@ -298,3 +298,42 @@ def test_a_host_ollama_holding_the_port_is_named() -> None:
         err = lifecycle.port_conflict(FakeEngine(), port, "127.0.0.1", explicit=True)
     assert err.message.startswith(f"port {port} on 127.0.0.1 is taken by host process pid ")
     assert "Ollama" not in err.message
+
+
+def test_up_follows_the_container_and_fails_when_it_exits(ollama, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The wait's pauses end only on an event of the engine (30 s would fail the test): the
+    # exit is told by the engine's event stream, and what this run created is removed.
+    import threading
+
+    from llmctl import readiness
+    from llmctl.errors import NotReadyError
+    from tests.support import closed_port
+
+    eng = FakeEngine(logs={"llmctl-ollama": ["fatal: out of memory"]})
+    monkeypatch.setattr(lifecycle, "port_free", lambda port, bind="": True)
+    monkeypatch.setattr(readiness, "_pause", lambda woken, seconds: woken.wait(30))
+
+    def crash() -> None:
+        assert eng.wait_watched()
+        eng.exit("llmctl-ollama", 3)
+
+    threading.Thread(target=crash, daemon=True).start()
+    with pytest.raises(NotReadyError) as err:
+        lifecycle.up(eng, ollama, UpOptions(port=closed_port()), timeout=20)
+    assert err.value.message == ("the container exited (exit code 3) before the server was "
+                                 "ready")
+    assert "fatal: out of memory" in (err.value.hint or "")
+    assert eng.removed == ["llmctl-ollama"] and eng.containers == {}
+
+
+def test_a_running_ready_container_is_inspected_once(ollama, fake_ollama) -> None:  # type: ignore[no-untyped-def]
+    # `up` of what already runs: the container is looked up once (its labels carry the spec
+    # hash and the secrets fingerprint), nothing is started, created or watched.
+    eng = FakeEngine()
+    up(eng, ollama, port=fake_ollama.port)
+    looked: list[str] = []
+    real_get = eng.get
+    eng.get = lambda name: looked.append(name) or real_get(name)  # type: ignore[method-assign]
+    assert up(eng, ollama, port=fake_ollama.port).action == "reused"
+    assert looked == ["llmctl-ollama"]
+    assert eng.created == ["llmctl-ollama"] and eng.started == [] and not eng.wait_watched(0)

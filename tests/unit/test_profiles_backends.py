@@ -318,7 +318,7 @@ def test_wait_ready_sees_loading_then_ready(
     with start_fake(kind, port=0, load_seconds=1.2, **fake_opts) as h:
         took = wait_ready(h.url, prof.readiness, timeout=15, kind=kind, model=model,
                           logs=lambda: ["first", "INFO loading weights"],
-                          on_status=seen.append, interval=0.1)
+                          on_status=seen.append)
     assert 1.0 <= took < 10
     loading = [s for s in seen if s.phase == "loading"]
     assert loading and phase_needle in loading[0].detail
