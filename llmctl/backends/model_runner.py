@@ -181,12 +181,8 @@ def pull(
     except httpx.TransportError as exc:
         if watchdog.fired:
             raise stalled() from None
-        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-            raise RunnerUnreachable(
-                f"cannot reach Docker Model Runner at {url}: {describe_transport_error(exc)}",
-                NOT_RUNNING_HINT) from None
-        raise ServerError(f"pulling {model} broke off at {outcome.where()}: "
-                          f"{describe_transport_error(exc)} ({url})", hint) from None
+        raise _transport_error(exc, url, f"pulling {model} broke off at {outcome.where()}",
+                               hint) from None
     if watchdog.fired and not outcome.success:
         raise stalled()
     if not outcome.success:
@@ -195,6 +191,19 @@ def pull(
                           f"{outcome.where()} (last: {last!r}; {url})", hint)
     on_event(ProgressEvent("model", "success", done=True, subject=model))
     return outcome
+
+
+def _transport_error(exc: httpx.TransportError, url: str, doing: str,
+                     hint: str | None = None) -> LlmctlError:
+    """A request to the runner that failed on the wire: not reachable at all (nothing
+    listens: the runner is off), or broken off while ``doing`` something."""
+    import httpx
+
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return RunnerUnreachable(
+            f"cannot reach Docker Model Runner at {url}: {describe_transport_error(exc)}",
+            NOT_RUNNING_HINT)
+    return ServerError(f"{doing}: {describe_transport_error(exc)} ({url})", hint)
 
 
 def _plain(response: httpx.Response) -> str:
@@ -300,11 +309,7 @@ def delete(client: httpx.Client, model: str, *, force: bool = False) -> list[dic
     try:
         response = client.request("DELETE", path, params={"force": "true"} if force else None)
     except httpx.TransportError as exc:
-        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-            raise RunnerUnreachable(
-                f"cannot reach Docker Model Runner at {url}: {describe_transport_error(exc)}",
-                NOT_RUNNING_HINT) from None
-        raise ServerError(f"removing {model}: {describe_transport_error(exc)} ({url})") from None
+        raise _transport_error(exc, url, f"removing {model}") from None
     check_api_answer(response, "DELETE /models", body=response.content)
     if response.status_code not in (200, 204):
         raise _http_error(model, response.status_code, _plain(response), url, verb="removing")
@@ -329,11 +334,7 @@ def tag(client: httpx.Client, model: str, repo: str, tag: str) -> str:
     try:
         response = client.post(path, params={"repo": repo, "tag": tag})
     except httpx.TransportError as exc:
-        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-            raise RunnerUnreachable(
-                f"cannot reach Docker Model Runner at {url}: {describe_transport_error(exc)}",
-                NOT_RUNNING_HINT) from None
-        raise ServerError(f"tagging {model}: {describe_transport_error(exc)} ({url})") from None
+        raise _transport_error(exc, url, f"tagging {model}") from None
     check_api_answer(response, "POST /models/{name}/tag", body=response.content)
     if response.status_code not in (200, 201):
         raise _http_error(model, response.status_code, _plain(response), url, verb="tagging")

@@ -50,7 +50,22 @@ class Reply:
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("message"), str):
             return str(doc["message"])
-        return self.body.decode("utf-8", "replace").strip()[:300]
+        return self.snippet()
+
+    def snippet(self, size: int = 120) -> str:
+        """The body as one line of at most ``size`` characters (an HTML page, a proxy's
+        error) for an error message."""
+        text = " ".join(self.body.decode("utf-8", "replace").split())
+        return text if len(text) <= size else text[:size - 3] + "..."
+
+    @property
+    def from_docker(self) -> bool:
+        """Whether the body is the daemon's own JSON error document (``{"message": ...}``)."""
+        try:
+            doc = self.json()
+        except ValueError:
+            return False
+        return isinstance(doc, dict) and "message" in doc
 
 
 class Stream(Protocol):

@@ -218,12 +218,22 @@ def connect(
             hello = api.request("GET", "/_ping", timeout=timeout)
         except TransportError as exc:
             raise _classify(target, exc.__cause__ or exc, timeout) from exc
-        if hello.status != 200:
+        if hello.status != 200 and hello.from_docker:  # a daemon, failing (starting up)
             raise EngineUnavailable(
                 f"the Docker daemon at {target.host} (context {target.context}) answered "
                 f"/_ping with HTTP {hello.status}: {hello.message}",
                 "Check the daemon is running and the address is right (`docker context ls`, "
                 "DOCKER_HOST).",
+            )
+        if hello.status != 200 or hello.body.strip() != b"OK":
+            # Docker and Podman answer "OK"; a web server or a proxy's page is something else.
+            answer = f"HTTP {hello.status}" if hello.status != 200 else ""
+            answer += (": " if answer and hello.body.strip() else "")
+            answer += repr(hello.snippet(80)) if hello.body.strip() else ""
+            raise EngineUnavailable(
+                f"{target.host} (context {target.context}) is not a Docker daemon: it answered "
+                f"/_ping with {answer or 'an empty page'}",
+                "Point DOCKER_HOST (or the context) at a Docker daemon (`docker context ls`).",
             )
         return DockerEngine(api, target, sdk=lambda: sdk_client(target, timeout))
     client = sdk_client(target, timeout)

@@ -275,7 +275,19 @@ class DockerEngine:
         if reply.status >= 400:
             raise ServerError(f"Docker answered GET {path.split('?')[0]} with HTTP "
                               f"{reply.status}: {reply.message}")
-        return reply.json()
+        return self._document(reply, f"GET {path.split('?')[0]}")
+
+    def _document(self, reply: Reply, what: str) -> Any:
+        """The JSON document of a successful answer; EngineUnavailable when it is not JSON
+        (DOCKER_HOST pointing at a web server, a proxy's error page)."""
+        try:
+            return reply.json()
+        except ValueError:
+            raise EngineUnavailable(
+                f"{self.target.host} answered {what} with something that is not the Docker "
+                f"API: {reply.snippet(80)!r}",
+                "Point DOCKER_HOST (or the context) at a Docker daemon (`docker context ls`).",
+            ) from None
 
     # --- facts ---------------------------------------------------------------------------
     def facts(self) -> EngineFacts:
@@ -337,7 +349,8 @@ class DockerEngine:
             raise NotFoundError(f"image {spec.image} is not present")
         if reply.status >= 400:
             raise ServerError(f"Docker refused to create {spec.name}: {reply.message}")
-        cid = str((reply.json() or {}).get("Id") or spec.name)
+        cid = str((self._document(reply, "POST /containers/create") or {}).get("Id")
+                  or spec.name)
         try:
             if spec.files:
                 # Secret configs go in as files (never env, labels or argv: `docker
@@ -552,7 +565,7 @@ class DockerEngine:
             return None
         if reply.status >= 400:
             raise ServerError(f"Docker could not inspect the image {image}: {reply.message}")
-        attrs = reply.json() or {}
+        attrs = self._document(reply, "GET /images/.../json") or {}
         return ImageDigests(
             id=str(attrs.get("Id") or ""),
             repo_digests=tuple(sorted(str(d) for d in attrs.get("RepoDigests") or ())),

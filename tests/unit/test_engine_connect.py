@@ -138,6 +138,78 @@ def test_refused_tcp_is_engine_unavailable(docker_config: Path) -> None:
     assert f"127.0.0.1:{port}" in err.value.message
 
 
+class WebServer:
+    """DOCKER_HOST pointed at something else: a web server on loopback answering every
+    request with ``ping`` for /_ping (Docker's own answer is ``OK``) and HTML otherwise."""
+
+    def __init__(self, ping: bytes, ping_status: int = 200) -> None:
+        import http.server
+
+        page = b"<html><body>It works!</body></html>"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = ping if self.path.startswith("/_ping") else page
+                self.send_response(ping_status if self.path.startswith("/_ping") else 200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"tcp://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_web_server_at_docker_host_is_named_for_what_it_is(docker_config: Path) -> None:
+    web = WebServer(b"<html>hello</html>")
+    try:
+        with pytest.raises(EngineUnavailable) as err:
+            connect(host=web.host)
+    finally:
+        web.close()
+    assert err.value.message == (f"{web.host} (context (--host)) is not a Docker daemon: "
+                                 "it answered /_ping with '<html>hello</html>'")
+    assert "DOCKER_HOST" in (err.value.hint or "")  # how to point it elsewhere
+
+
+def test_an_error_page_at_docker_host_is_one_line(docker_config: Path) -> None:
+    # `python -m http.server` answers /_ping with a 404 page of many lines.
+    web = WebServer(b"<!DOCTYPE HTML>\n<html>\n  <head>\n    <title>Error response</title>"
+                    b"\n" + b"x" * 200, ping_status=404)
+    try:
+        with pytest.raises(EngineUnavailable) as err:
+            connect(host=web.host)
+    finally:
+        web.close()
+    message = err.value.message
+    assert "\n" not in message and len(message) < 200
+    assert message.startswith(f"{web.host} (context (--host)) is not a Docker daemon: it "
+                              "answered /_ping with HTTP 404: '<!DOCTYPE HTML> <html> <head> "
+                              "<title>Error response</title>")
+
+
+def test_a_daemon_answering_html_is_engine_unavailable_not_a_bug(docker_config: Path) -> None:
+    # /_ping says OK (a proxy in front of something else, say), every document is HTML.
+    web = WebServer(b"OK")
+    try:
+        engine = connect(host=web.host)
+        with pytest.raises(EngineUnavailable) as err:
+            engine.get("llmctl-ollama")
+    finally:
+        web.close()
+    assert err.value.message.startswith(f"{web.host} answered GET /containers/llmctl-ollama/json "
+                                        "with something that is not the Docker API: '<html>")
+    assert err.value.exit_code == ExitCode.ENGINE_UNAVAILABLE
+
+
 # Recorded `docker info` / `docker version` fragments (trimmed to the keys llmctl reads).
 DESKTOP_MAC = ({"OperatingSystem": "Docker Desktop", "OSType": "linux", "Architecture": "aarch64",
                 "Runtimes": {"runc": {}}, "Name": "docker-desktop"},
