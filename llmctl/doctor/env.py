@@ -153,7 +153,7 @@ class DoctorEnv:
 
     def facts(self) -> EngineFacts:
         def compute() -> EngineFacts:
-            from llmctl.engine.docker_engine import facts_from
+            from llmctl.engine.documents import facts_from
 
             return facts_from(*self.docs())
 

@@ -44,9 +44,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from llmctl.engine import ContainerInfo, DaemonTarget, EngineFacts
-from llmctl.engine.docker_engine import NETWORK, PortTakenOnStart, facts_from
+from llmctl.engine.documents import NETWORK, facts_from
 from llmctl.engine.model import ContainerEvent, ImageDigests, PublishedPort
-from llmctl.errors import ConflictError, NotFoundError, ServerError
+from llmctl.errors import ConflictError, NotFoundError, PortTakenOnStart, ServerError
 from llmctl.plan import LABEL_INSTANCE, LABEL_MANAGED, ContainerSpec
 from llmctl.progress import ProgressEvent, ProgressSink, null_sink
 

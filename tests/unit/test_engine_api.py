@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from llmctl.engine.api import SocketTransport, TransportError
-from llmctl.engine.docker_engine import NETWORK, _log_lines, create_body
+from llmctl.engine.documents import NETWORK, create_body, log_text
 from llmctl.plan import (
     LABEL_MANAGED,
     BindMount,
@@ -103,10 +103,10 @@ def test_log_frames_are_taken_apart_and_tty_output_is_kept() -> None:
         return bytes([stream, 0, 0, 0]) + len(text).to_bytes(4, "big") + text
 
     muxed = frame(1, b"listening on 0.0.0.0:8000\n") + frame(2, b"error: no model\n")
-    assert _log_lines(muxed).splitlines() == ["listening on 0.0.0.0:8000", "error: no model"]
-    assert _log_lines(b"plain tty output\nsecond\n").splitlines() == ["plain tty output",
+    assert log_text(muxed).splitlines() == ["listening on 0.0.0.0:8000", "error: no model"]
+    assert log_text(b"plain tty output\nsecond\n").splitlines() == ["plain tty output",
                                                                       "second"]
-    assert _log_lines(b"") == ""
+    assert log_text(b"") == ""
 
 
 class UnixServer:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmctl.engine.connect import connect, resolve_target
-from llmctl.engine.docker_engine import facts_from
+from llmctl.engine.documents import facts_from
 from llmctl.errors import EngineUnavailable, ExitCode
 
 
