@@ -260,3 +260,34 @@ def test_down_needs_confirmation_and_says_desktop_wide(
 def test_bad_gpu_is_usage_error(desktop: FakeDocker, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["up", "model-runner", "--gpu", "metal"]) == 2
     assert "--gpu 'metal' is not one of auto, none, cuda, rocm" in capsys.readouterr().err
+
+
+def test_up_write_endpoint_saves_the_runner_once_it_has_a_model(
+    desktop: FakeDocker, port: int, capsys: pytest.CaptureFixture[str],
+    _isolated_config: Path,
+) -> None:
+    # No model yet: the runner is up, the endpoint is not written, and the error says both
+    # and how to go on (it used to be ignored without a word).
+    endpoints = _isolated_config / "endpoints.yaml"
+    assert run(["up", "model-runner", "--tcp", str(port), "--write-endpoint"]) != 0
+    cap = capsys.readouterr()
+    assert (f"error: Model Runner is up at http://127.0.0.1:{port}/engines/v1, but the "
+            "endpoint was not written: --model is required (the server has: none)\n"
+            "hint: Pass --model NAME; pull one first with: llmctl pull MODEL\n") in cap.err
+    assert answers(port) == "Docker Model Runner is running"
+    assert not endpoints.exists()
+
+    assert run(["pull", "ai/smollm2:360M-Q4_K_M", "--endpoint",
+                f"http://127.0.0.1:{port}/engines/v1"]) == 0
+    capsys.readouterr()
+    assert run(["up", "model-runner", "--tcp", str(port), "--write-endpoint"]) == 0
+    cap = capsys.readouterr()
+    assert "wrote endpoint" in cap.err
+    assert run(["endpoint", "show", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["result"]["endpoint"]
+    assert (entry["name"], entry["llm_type"], entry["api_type"]) == (
+        "docker-model-runner", "docker-model-runner", "openai")
+    assert entry["endpoint"] == f"http://127.0.0.1:{port}/engines/v1"
+    assert entry["endpoint_container"] == "http://model-runner.docker.internal/engines/v1"
+    assert entry["model"] == "ai/smollm2:360M-Q4_K_M"
+    assert entry["verified"]["model_present"] is True

@@ -31,9 +31,11 @@ class RunnerUpResult:
     notes: list[str] = field(default_factory=list)
 
     def endpoint_for_config(self) -> tuple[str, str | None, str] | None:
-        """None: `up model-runner --write-endpoint` has never written an endpoint (its
-        models are pulled afterwards: `llmctl pull ai/... --write-endpoint` writes it)."""
-        return None
+        """What `up model-runner --write-endpoint` saves: the runner and its model when it
+        has exactly one (with none or several, writing says so and names the fix:
+        `llmctl pull ai/... --write-endpoint`, or `llmctl endpoint write --model`)."""
+        model = self.models[0] if len(self.models) == 1 else None
+        return self.endpoint, model, f"Model Runner is up at {self.base_url}"
 
 
 @dataclass
