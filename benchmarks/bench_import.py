@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,8 +39,8 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-FAKE = ROOT / "tests" / "fakes" / "llmfake.py"
+from common import ROOT, start_fake_ollama, wait_child
+
 NAME = "bench-import:latest"
 
 BARE = r"""
@@ -76,31 +75,6 @@ print(json.dumps({"seconds": time.perf_counter() - start, "lines": lines}))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_fake(data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(FAKE), "--kind", "ollama", "--port", str(port), "--host",
-         "127.0.0.1", "--data-dir", data_dir, "--quiet", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc, url
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("the fake Ollama did not start")
-
-
 def reset(url: str, digest: str) -> None:
     """Delete the model (the fake then prunes its blobs): the next run uploads again."""
     import httpx
@@ -108,14 +82,6 @@ def reset(url: str, digest: str) -> None:
     httpx.request("DELETE", url + "/api/delete", json={"model": NAME}, timeout=30)
     if httpx.head(f"{url}/api/blobs/sha256:{digest}", timeout=10).status_code != 404:
         raise SystemExit("the blob is still on the server after the reset")
-
-
-def wait_child(proc: subprocess.Popen[bytes]) -> tuple[int, float]:
-    """(exit code, peak RSS in MiB) of one child, from its own rusage."""
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    kib = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss / 1024
-    return proc.returncode, kib / 1024
 
 
 def run_bare(url: str, path: Path, _cache: str) -> dict[str, float]:
@@ -181,7 +147,7 @@ def main() -> None:
         data_dir = os.path.join(tmp, "ollama")
         cold_root = os.path.join(tmp, "cold")
         warm = os.path.join(tmp, "warm")
-        fake, url = start_fake(data_dir)
+        fake, url = start_fake_ollama(data_dir)
         runs: dict[str, list[dict[str, float]]] = {"bare": [], "llmctl": [], "cached": []}
         try:
             reset(url, digest)

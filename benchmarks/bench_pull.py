@@ -28,7 +28,6 @@ import os
 import pty
 import resource
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -37,10 +36,9 @@ import tempfile
 import termios
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-FAKE = ROOT / "tests" / "fakes" / "llmfake.py"
+from common import ROOT, start_fake_ollama, wait_child
+
 LAYERS = 5  # tinyllama in the fake's catalogue
 MODEL = "tinyllama"
 
@@ -58,30 +56,8 @@ print(json.dumps({"lines": n, "seconds": time.perf_counter() - start}))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_fake(lines: int, data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    per_layer = max(1, lines // LAYERS)
-    proc = subprocess.Popen(
-        [sys.executable, str(FAKE), "--kind", "ollama", "--port", str(port), "--host",
-         "127.0.0.1", "--data-dir", data_dir, "--progress-lines", str(per_layer), "--quiet",
-         "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc, url
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("the fake Ollama did not start")
+    return start_fake_ollama(data_dir, "--progress-lines", str(max(1, lines // LAYERS)))
 
 
 def reset(url: str) -> None:
@@ -89,14 +65,6 @@ def reset(url: str) -> None:
     import httpx
 
     httpx.request("DELETE", url + "/api/delete", json={"model": MODEL}, timeout=10)
-
-
-def wait_child(proc: subprocess.Popen[bytes]) -> tuple[int, float]:
-    """(exit code, peak RSS in MiB) of one child, from its own rusage."""
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    kib = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss / 1024
-    return proc.returncode, kib / 1024
 
 
 def run_bare(url: str) -> dict[str, float]:

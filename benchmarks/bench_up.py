@@ -46,7 +46,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,8 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from common import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -124,11 +125,6 @@ with httpx.Client(base_url=url, timeout=30) as client:
                 sys.stdout.flush()
 """
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def child_env(tree: Path | None, config_dir: Path) -> dict[str, str]:
