@@ -153,6 +153,13 @@ def _classify(
             "Check the daemon is running there and the address is right "
             "(`docker context ls`, DOCKER_HOST).",
         )
+    if scheme == "ssh" and "install paramiko" in low:
+        return EngineUnavailable(
+            f"cannot reach {where}: ssh:// daemons need the docker SDK's ssh support "
+            "(paramiko), which is not installed",
+            "Install llmctl with it (`pipx install '.[ssh]'`, or `pip install paramiko` into "
+            "llmctl's environment), or reach the daemon over tcp:// with TLS.",
+        )
     if scheme == "ssh" and "paramiko" in low:
         return EngineUnavailable(
             f"cannot reach {where} over ssh: {exc}",

@@ -129,6 +129,22 @@ def test_silent_tcp_daemon_times_out_fast(docker_config: Path) -> None:
         srv.close()
 
 
+def test_ssh_without_paramiko_names_the_extra(docker_config: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # The docker SDK defines its ssh adapter only when paramiko imports: without it (llmctl's
+    # own dependencies), every ssh:// daemon fails, whatever the host.
+    import docker.api.client
+
+    monkeypatch.delattr(docker.api.client, "SSHHTTPAdapter", raising=False)
+    with pytest.raises(EngineUnavailable) as err:
+        connect(host="ssh://me@127.0.0.1:1")
+    assert err.value.message == ("cannot reach ssh://me@127.0.0.1:1 (context (--host)): ssh:// "
+                                 "daemons need the docker SDK's ssh support (paramiko), which "
+                                 "is not installed")
+    assert "'.[ssh]'" in (err.value.hint or "")
+    assert err.value.exit_code == ExitCode.ENGINE_UNAVAILABLE
+
+
 def test_refused_tcp_is_engine_unavailable(docker_config: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
